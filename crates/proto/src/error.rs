@@ -171,6 +171,9 @@ pub enum HandshakeError {
     InvalidUrl(&'static str),
     /// The application rejected the request.
     Rejected(StatusCode),
+    /// Bytes were fed to a handshake that already completed. They belong to the connection;
+    /// this is a bug in the caller, answered with 500 if it ever reaches a response.
+    AlreadyComplete,
 }
 
 impl HandshakeError {
@@ -186,6 +189,7 @@ impl HandshakeError {
                 StatusCode::UPGRADE_REQUIRED
             }
             Self::Rejected(status) => *status,
+            Self::AlreadyComplete => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -215,6 +219,7 @@ impl fmt::Display for HandshakeError {
             }
             Self::InvalidUrl(what) => write!(f, "invalid WebSocket URL: {what}"),
             Self::Rejected(status) => write!(f, "handshake rejected with {status}"),
+            Self::AlreadyComplete => f.write_str("the opening handshake is already complete"),
         }
     }
 }
@@ -233,6 +238,9 @@ pub enum Error {
     Protocol(ProtocolError),
     /// The peer did not answer a keepalive ping in time; we closed with 1011.
     KeepaliveTimeout,
+    /// The transport ended, or the close timeout expired, before the closing handshake
+    /// finished (close code 1006, which is never sent on the wire).
+    AbnormalClosure,
     /// Sending or closing after the connection's close frame was sent.
     Closed,
     /// The local side gave an argument the protocol cannot carry (a control payload over
@@ -246,6 +254,7 @@ impl Error {
         match self {
             Self::Protocol(e) => e.close_code(),
             Self::KeepaliveTimeout => CloseCode::INTERNAL_ERROR,
+            Self::AbnormalClosure => CloseCode::ABNORMAL_CLOSURE,
             Self::Closed | Self::InvalidInput(_) => CloseCode::NORMAL_CLOSURE,
         }
     }
@@ -262,6 +271,7 @@ impl fmt::Display for Error {
         match self {
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::KeepaliveTimeout => f.write_str("keepalive ping timed out"),
+            Self::AbnormalClosure => f.write_str("the connection closed without a closing handshake"),
             Self::Closed => f.write_str("the connection is closing or closed"),
             Self::InvalidInput(what) => write!(f, "invalid input: {what}"),
         }

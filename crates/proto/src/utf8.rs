@@ -31,6 +31,12 @@ impl Utf8Bytes {
         Self(Bytes::from_static(text.as_bytes()))
     }
 
+    /// Wraps bytes that this crate has already validated (incrementally, as they arrived).
+    pub(crate) fn from_validated(bytes: Bytes) -> Self {
+        debug_assert!(simdutf8::basic::from_utf8(&bytes).is_ok());
+        Self(bytes)
+    }
+
     /// The text.
     ///
     /// This crate has no `unsafe` code, so it cannot skip the check that turns bytes into a
@@ -38,11 +44,8 @@ impl Utf8Bytes {
     /// (forwarding, echoing, parsing JSON from bytes) never need it: use
     /// [`as_bytes`](Self::as_bytes) or [`into_bytes`](Self::into_bytes) there.
     pub fn as_str(&self) -> &str {
-        match simdutf8::basic::from_utf8(&self.0) {
-            Ok(text) => text,
-            // Unreachable: every constructor validated these bytes and they are immutable.
-            Err(_) => "",
-        }
+        // Never falls back: every constructor validated these bytes and they are immutable.
+        simdutf8::basic::from_utf8(&self.0).unwrap_or_default()
     }
 
     /// The UTF-8 bytes.

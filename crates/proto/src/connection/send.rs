@@ -1,0 +1,265 @@
+//! The sending half of the framing layer: messages in, wire bytes out.
+//!
+//! Small frames are written into one contiguous buffer, so a burst of small messages leaves as
+//! a single write. Large unmasked payloads are not copied: they are queued as their own chunk
+//! next to their header, for a vectored write ([`Outgoing`] implements [`bytes::Buf`] with
+//! `chunks_vectored`).
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::entropy::Entropy;
+use crate::frame::FrameHeader;
+use crate::mask::apply_mask;
+use crate::opcode::OpCode;
+
+/// Payloads at least this large are queued as their own chunk instead of being copied next to
+/// their header: below it, a copy is cheaper than an extra iovec entry.
+const ZERO_COPY_THRESHOLD: usize = 1024;
+
+/// How many masking keys to draw from the entropy source at once.
+const KEY_BATCH: usize = 16;
+
+/// Wire bytes ready to be written to the transport, in order.
+///
+/// It is a [`Buf`]: write [`chunks_vectored`](Buf::chunks_vectored) with a vectored write and
+/// [`advance`](Buf::advance) by what was written, until nothing
+/// [`remains`](Buf::remaining).
+#[derive(Debug, Default)]
+pub struct Outgoing {
+    chunks: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl Outgoing {
+    /// Appends another batch of wire bytes after these.
+    pub fn append(&mut self, mut other: Outgoing) {
+        self.len += other.len;
+        self.chunks.append(&mut other.chunks);
+    }
+}
+
+impl Buf for Outgoing {
+    fn remaining(&self) -> usize {
+        self.len
+    }
+
+    fn chunk(&self) -> &[u8] {
+        self.chunks.front().map_or(&[], |c| c)
+    }
+
+    fn advance(&mut self, mut cnt: usize) {
+        assert!(cnt <= self.len, "advance past the end of Outgoing");
+        self.len -= cnt;
+        while cnt > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if cnt < front.len() {
+                front.advance(cnt);
+                break;
+            }
+            cnt -= front.len();
+            self.chunks.pop_front();
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, chunk) in dst.iter_mut().zip(&self.chunks) {
+            *slot = IoSlice::new(chunk);
+            n += 1;
+        }
+        n
+    }
+}
+
+/// Frame encoding and the queue of bytes not yet handed to the transport.
+pub(crate) struct Sender {
+    masks: bool,
+    entropy: Option<Box<dyn Entropy>>,
+    keys: [u8; 4 * KEY_BATCH],
+    next_key: usize,
+    queue: VecDeque<Bytes>,
+    /// Small frames coalesce here; frozen into `queue` when a large chunk follows or the bytes
+    /// are taken.
+    tail: BytesMut,
+    queued: usize,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("masks", &self.masks)
+            .field("queued", &self.queued)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// A sender; clients pass the entropy for masking keys (RFC 6455 5.3).
+    pub(crate) fn new(entropy: Option<Box<dyn Entropy>>) -> Self {
+        Self {
+            masks: entropy.is_some(),
+            entropy,
+            keys: [0; 4 * KEY_BATCH],
+            next_key: KEY_BATCH,
+            queue: VecDeque::new(),
+            tail: BytesMut::new(),
+            queued: 0,
+        }
+    }
+
+    /// Bytes queued and not yet taken by [`take`](Self::take).
+    pub(crate) fn queued(&self) -> usize {
+        self.queued
+    }
+
+    /// Queues one frame.
+    pub(crate) fn frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Payload<'_>) {
+        let len = payload.as_slice().len();
+        let mask = if self.masks { Some(self.next_mask()) } else { None };
+        let header = FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            payload_len: len as u64,
+        };
+        self.queued += header.encoded_len() + len;
+        header.encode(&mut self.tail);
+        match (payload, mask) {
+            // RFC 6455 5.3: a client masks every frame; the copy is where the masking happens.
+            (payload, Some(key)) => {
+                let start = self.tail.len();
+                self.tail.extend_from_slice(payload.as_slice());
+                apply_mask(&mut self.tail[start..], key, 0);
+            }
+            (Payload::Shared(bytes), None) if len >= ZERO_COPY_THRESHOLD => {
+                self.queue.push_back(self.tail.split().freeze());
+                self.queue.push_back(bytes);
+            }
+            (payload, None) => self.tail.extend_from_slice(payload.as_slice()),
+        }
+    }
+
+    /// Takes everything queued so far.
+    pub(crate) fn take(&mut self) -> Option<Outgoing> {
+        if self.queued == 0 {
+            return None;
+        }
+        if !self.tail.is_empty() {
+            self.queue.push_back(self.tail.split().freeze());
+        }
+        let out = Outgoing {
+            chunks: std::mem::take(&mut self.queue),
+            len: std::mem::replace(&mut self.queued, 0),
+        };
+        Some(out)
+    }
+
+    fn next_mask(&mut self) -> [u8; 4] {
+        if self.next_key == KEY_BATCH {
+            if let Some(entropy) = &mut self.entropy {
+                entropy.fill(&mut self.keys);
+            }
+            self.next_key = 0;
+        }
+        let i = self.next_key * 4;
+        self.next_key += 1;
+        [self.keys[i], self.keys[i + 1], self.keys[i + 2], self.keys[i + 3]]
+    }
+}
+
+/// A payload to send: borrowed (copied into the queue) or shared (possibly queued as is).
+#[derive(Debug)]
+pub(crate) enum Payload<'a> {
+    Borrowed(&'a [u8]),
+    Shared(Bytes),
+}
+
+impl Payload<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Payload::Borrowed(slice) => slice,
+            Payload::Shared(bytes) => bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(out: Outgoing) -> Vec<u8> {
+        let mut out = out;
+        let mut bytes = Vec::new();
+        while out.has_remaining() {
+            let chunk = out.chunk().to_vec();
+            out.advance(chunk.len());
+            bytes.extend(chunk);
+        }
+        bytes
+    }
+
+    #[test]
+    fn small_frames_coalesce_into_one_chunk() {
+        let mut sender = Sender::new(None);
+        for _ in 0..10 {
+            sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"hi"));
+        }
+        let out = sender.take().unwrap();
+        assert_eq!(out.chunks.len(), 1);
+        assert_eq!(out.remaining(), 40);
+        assert!(sender.take().is_none());
+    }
+
+    #[test]
+    fn large_shared_payload_is_not_copied() {
+        let mut sender = Sender::new(None);
+        let big = Bytes::from(vec![7u8; 4096]);
+        sender.frame(true, 0, OpCode::Binary, Payload::Shared(big.clone()));
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"after"));
+        let out = sender.take().unwrap();
+        assert_eq!(out.chunks.len(), 3);
+        assert_eq!(out.chunks[1].as_ptr(), big.as_ptr());
+        let mut slices = [IoSlice::new(&[]); 8];
+        assert_eq!(out.chunks_vectored(&mut slices), 3);
+        let wire = collect(out);
+        assert_eq!(wire.len(), 4 + 4096 + 2 + 5);
+        assert_eq!(&wire[..4], &[0x82, 126, 0x10, 0x00]);
+        assert_eq!(&wire[4100..], b"\x81\x05after");
+    }
+
+    #[test]
+    fn client_frames_are_masked_with_fresh_keys() {
+        let mut counter = 0u8;
+        let mut sender = Sender::new(Some(Box::new(move |buf: &mut [u8]| {
+            for b in buf {
+                counter = counter.wrapping_add(1);
+                *b = counter;
+            }
+        })));
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"Hello"));
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"Hello"));
+        let wire = collect(sender.take().unwrap());
+        assert_eq!(&wire[..6], &[0x81, 0x85, 1, 2, 3, 4]);
+        let mut first = wire[6..11].to_vec();
+        apply_mask(&mut first, [1, 2, 3, 4], 0);
+        assert_eq!(&first, b"Hello");
+        assert_eq!(&wire[13..17], &[5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn partial_advance_keeps_the_rest() {
+        let mut sender = Sender::new(None);
+        sender.frame(true, 0, OpCode::Binary, Payload::Shared(Bytes::from(vec![1u8; 2000])));
+        let mut out = sender.take().unwrap();
+        out.advance(3);
+        assert_eq!(out.remaining(), 2004 - 3);
+        out.advance(1000);
+        assert_eq!(out.chunk().len(), 1001);
+    }
+}
