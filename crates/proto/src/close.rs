@@ -145,7 +145,9 @@ mod rfc6455_7_4_close_codes {
 
     #[test]
     fn defined_and_private_codes_are_valid() {
-        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014] {
+        for code in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014,
+        ] {
             assert!(CloseCode(code).is_valid_on_wire(), "{code}");
         }
         for code in [3000, 3999, 4000, 4999] {
@@ -155,7 +157,9 @@ mod rfc6455_7_4_close_codes {
 
     #[test]
     fn reserved_and_unassigned_codes_are_invalid() {
-        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for code in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             assert!(!CloseCode(code).is_valid_on_wire(), "{code}");
         }
     }
@@ -180,7 +184,9 @@ mod rfc6455_5_5_1_close_payload {
 
     #[test]
     fn code_and_reason_parse() {
-        let frame = CloseFrame::parse(Bytes::from_static(b"\x03\xe8bye")).unwrap().unwrap();
+        let frame = CloseFrame::parse(Bytes::from_static(b"\x03\xe8bye"))
+            .unwrap()
+            .unwrap();
         assert_eq!(frame.code, CloseCode::NORMAL_CLOSURE);
         assert_eq!(frame.reason.as_str(), "bye");
     }

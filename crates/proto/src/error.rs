@@ -62,9 +62,9 @@ impl ProtocolError {
     pub fn close_code(&self) -> CloseCode {
         match self {
             Self::InvalidUtf8 => CloseCode::INVALID_PAYLOAD,
-            Self::FrameTooBig { .. } | Self::MessageTooBig { .. } | Self::TooManyFragments { .. } => {
-                CloseCode::MESSAGE_TOO_BIG
-            }
+            Self::FrameTooBig { .. }
+            | Self::MessageTooBig { .. }
+            | Self::TooManyFragments { .. } => CloseCode::MESSAGE_TOO_BIG,
             _ => CloseCode::PROTOCOL_ERROR,
         }
     }
@@ -104,7 +104,9 @@ impl fmt::Display for ProtocolError {
             Self::FrameTooBig { size, limit } => {
                 write!(f, "frame of {size} bytes exceeds the limit of {limit}")
             }
-            Self::MessageTooBig { limit } => write!(f, "message exceeds the limit of {limit} bytes"),
+            Self::MessageTooBig { limit } => {
+                write!(f, "message exceeds the limit of {limit} bytes")
+            }
             Self::TooManyFragments { limit } => {
                 write!(f, "message exceeds the limit of {limit} fragments")
             }
@@ -230,7 +232,7 @@ impl std::error::Error for HandshakeError {}
 ///
 /// Fatal errors are sticky: once a connection has failed, every later call that can fail
 /// returns the same error. A normal close is not an error; it is an
-/// [`Event::Close`](crate::Event::Close) followed by the end of events.
+/// [`Message::Close`](crate::Message::Close) followed by the end of events.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -271,7 +273,9 @@ impl fmt::Display for Error {
         match self {
             Self::Protocol(e) => write!(f, "protocol error: {e}"),
             Self::KeepaliveTimeout => f.write_str("keepalive ping timed out"),
-            Self::AbnormalClosure => f.write_str("the connection closed without a closing handshake"),
+            Self::AbnormalClosure => {
+                f.write_str("the connection closed without a closing handshake")
+            }
             Self::Closed => f.write_str("the connection is closing or closed"),
             Self::InvalidInput(what) => write!(f, "invalid input: {what}"),
         }
@@ -293,7 +297,10 @@ mod tests {
 
     #[test]
     fn protocol_errors_map_to_their_close_codes() {
-        assert_eq!(ProtocolError::InvalidUtf8.close_code(), CloseCode::INVALID_PAYLOAD);
+        assert_eq!(
+            ProtocolError::InvalidUtf8.close_code(),
+            CloseCode::INVALID_PAYLOAD
+        );
         assert_eq!(
             ProtocolError::MessageTooBig { limit: 1 }.close_code(),
             CloseCode::MESSAGE_TOO_BIG
@@ -306,19 +313,37 @@ mod tests {
             ProtocolError::TooManyFragments { limit: 1 }.close_code(),
             CloseCode::MESSAGE_TOO_BIG
         );
-        assert_eq!(ProtocolError::ReservedOpcode(3).close_code(), CloseCode::PROTOCOL_ERROR);
-        assert_eq!(ProtocolError::UnmaskedFrame.close_code(), CloseCode::PROTOCOL_ERROR);
-        assert_eq!(Error::KeepaliveTimeout.close_code(), CloseCode::INTERNAL_ERROR);
+        assert_eq!(
+            ProtocolError::ReservedOpcode(3).close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
+        assert_eq!(
+            ProtocolError::UnmaskedFrame.close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
+        assert_eq!(
+            Error::KeepaliveTimeout.close_code(),
+            CloseCode::INTERNAL_ERROR
+        );
     }
 
     #[test]
     fn handshake_errors_map_to_http_statuses() {
-        assert_eq!(HandshakeError::UnsupportedVersion.http_status(), StatusCode::UPGRADE_REQUIRED);
-        assert_eq!(HandshakeError::MethodNotGet.http_status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            HandshakeError::UnsupportedVersion.http_status(),
+            StatusCode::UPGRADE_REQUIRED
+        );
+        assert_eq!(
+            HandshakeError::MethodNotGet.http_status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
         assert_eq!(
             HandshakeError::HeadTooLarge { limit: 1 }.http_status(),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
-        assert_eq!(HandshakeError::InvalidKey.http_status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            HandshakeError::InvalidKey.http_status(),
+            StatusCode::BAD_REQUEST
+        );
     }
 }

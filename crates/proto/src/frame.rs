@@ -233,13 +233,22 @@ mod rfc6455_5_2_header_rules {
     #[test]
     fn top_bit_of_64_bit_length_is_rejected() {
         let bytes = [0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(FrameHeader::parse(&bytes), Err(ProtocolError::InvalidLength));
+        assert_eq!(
+            FrameHeader::parse(&bytes),
+            Err(ProtocolError::InvalidLength)
+        );
     }
 
     #[test]
     fn reserved_opcodes_are_rejected() {
-        assert_eq!(FrameHeader::parse(&[0x83, 0x00]), Err(ProtocolError::ReservedOpcode(3)));
-        assert_eq!(FrameHeader::parse(&[0x8B, 0x00]), Err(ProtocolError::ReservedOpcode(0xB)));
+        assert_eq!(
+            FrameHeader::parse(&[0x83, 0x00]),
+            Err(ProtocolError::ReservedOpcode(3))
+        );
+        assert_eq!(
+            FrameHeader::parse(&[0x8B, 0x00]),
+            Err(ProtocolError::ReservedOpcode(0xB))
+        );
     }
 
     #[test]
@@ -273,7 +282,10 @@ mod rfc6455_5_5_control_frames {
 
     #[test]
     fn fragmented_control_frame_is_rejected() {
-        assert_eq!(FrameHeader::parse(&[0x09, 0x00]), Err(ProtocolError::FragmentedControlFrame));
+        assert_eq!(
+            FrameHeader::parse(&[0x09, 0x00]),
+            Err(ProtocolError::FragmentedControlFrame)
+        );
     }
 
     #[test]

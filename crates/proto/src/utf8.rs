@@ -274,6 +274,9 @@ mod rfc6455_8_1_utf8 {
     #[test]
     fn utf8_bytes_rejects_invalid_input() {
         assert!(Utf8Bytes::try_from(Bytes::from_static(b"\xc3\x28")).is_err());
-        assert_eq!(Utf8Bytes::try_from(Bytes::from_static(b"ok")).unwrap(), "ok");
+        assert_eq!(
+            Utf8Bytes::try_from(Bytes::from_static(b"ok")).unwrap(),
+            "ok"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The connection state machine, grouped by the RFC 6455 section each test checks.
 
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -30,7 +31,10 @@ mod rfc6455_5_1_masking {
     #[test]
     fn server_fails_on_unmasked_frame() {
         let mut s = server_after(&frame(true, 0, OpCode::Text, b"hi", false));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::UnmaskedFrame)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::UnmaskedFrame))
+        );
         assert_fails_with(&mut s, 1002);
         assert!(s.wants_transport_close());
     }
@@ -39,7 +43,10 @@ mod rfc6455_5_1_masking {
     fn client_fails_on_masked_frame() {
         let mut c = client();
         c.receive_bytes(Instant::now(), &frame(true, 0, OpCode::Text, b"hi", true));
-        assert_eq!(c.poll_event(), Err(Error::Protocol(ProtocolError::MaskedFrame)));
+        assert_eq!(
+            c.poll_event(),
+            Err(Error::Protocol(ProtocolError::MaskedFrame))
+        );
         assert_fails_with(&mut c, 1002);
     }
 
@@ -63,7 +70,10 @@ mod rfc6455_5_2_base_framing {
     fn reserved_bits_without_extension_fail() {
         for rsv in [0x40, 0x20, 0x10] {
             let mut s = server_after(&frame(true, rsv, OpCode::Text, b"x", true));
-            assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::ReservedBits(rsv))));
+            assert_eq!(
+                s.poll_event(),
+                Err(Error::Protocol(ProtocolError::ReservedBits(rsv)))
+            );
             assert_fails_with(&mut s, 1002);
         }
     }
@@ -71,7 +81,10 @@ mod rfc6455_5_2_base_framing {
     #[test]
     fn reserved_opcode_fails() {
         let mut s = server_after(&[0x83, 0x80, 0, 0, 0, 0]);
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::ReservedOpcode(3))));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::ReservedOpcode(3)))
+        );
         assert_fails_with(&mut s, 1002);
     }
 
@@ -113,7 +126,10 @@ mod rfc6455_5_4_fragmentation {
         let mut s = server_after(&wire);
         assert_eq!(
             events(&mut s),
-            vec![Message::Ping(Bytes::from_static(b"p")), Message::text("Hello, world")]
+            vec![
+                Message::Ping(Bytes::from_static(b"p")),
+                Message::text("Hello, world")
+            ]
         );
         assert_eq!(drain(&mut s), b"\x8a\x01p");
     }
@@ -121,7 +137,10 @@ mod rfc6455_5_4_fragmentation {
     #[test]
     fn continuation_without_message_fails() {
         let mut s = server_after(&from_client(true, OpCode::Continuation, b"x"));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::UnexpectedContinuation)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::UnexpectedContinuation))
+        );
         assert_fails_with(&mut s, 1002);
     }
 
@@ -130,7 +149,10 @@ mod rfc6455_5_4_fragmentation {
         let mut wire = from_client(false, OpCode::Text, b"a");
         wire.extend(from_client(true, OpCode::Text, b"b"));
         let mut s = server_after(&wire);
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::ExpectedContinuation)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::ExpectedContinuation))
+        );
         assert_fails_with(&mut s, 1002);
     }
 
@@ -139,21 +161,33 @@ mod rfc6455_5_4_fragmentation {
         let mut wire = from_client(false, OpCode::Binary, b"");
         wire.extend(from_client(false, OpCode::Continuation, b""));
         wire.extend(from_client(true, OpCode::Continuation, b""));
-        assert_eq!(events(&mut server_after(&wire)), vec![Message::binary(Vec::new())]);
+        assert_eq!(
+            events(&mut server_after(&wire)),
+            vec![Message::binary(Vec::new())]
+        );
     }
 
     #[test]
     fn sending_in_fragments() {
         let mut s = server();
-        s.send_fragment(OpCode::Text, "κό".as_bytes(), false).unwrap();
+        s.send_fragment(OpCode::Text, "κό".as_bytes(), false)
+            .unwrap();
         s.ping(Bytes::from_static(b"!")).unwrap();
-        assert!(s.send(Message::text("no")).is_err(), "no interleaved messages");
-        s.send_fragment(OpCode::Continuation, "σμε".as_bytes(), true).unwrap();
+        assert!(
+            s.send(Message::text("no")).is_err(),
+            "no interleaved messages"
+        );
+        s.send_fragment(OpCode::Continuation, "σμε".as_bytes(), true)
+            .unwrap();
         let frames = parse_frames(&drain(&mut s));
         let kinds: Vec<_> = frames.iter().map(|(h, _)| (h.opcode, h.fin)).collect();
         assert_eq!(
             kinds,
-            vec![(OpCode::Text, false), (OpCode::Ping, true), (OpCode::Continuation, true)]
+            vec![
+                (OpCode::Text, false),
+                (OpCode::Ping, true),
+                (OpCode::Continuation, true)
+            ]
         );
     }
 
@@ -175,7 +209,10 @@ mod rfc6455_5_5_control_frames {
     #[test]
     fn ping_is_answered_with_the_same_payload() {
         let mut s = server_after(&from_client(true, OpCode::Ping, b"Hello"));
-        assert_eq!(events(&mut s), vec![Message::Ping(Bytes::from_static(b"Hello"))]);
+        assert_eq!(
+            events(&mut s),
+            vec![Message::Ping(Bytes::from_static(b"Hello"))]
+        );
         // RFC 6455 5.7: unmasked pong with "Hello".
         assert_eq!(drain(&mut s), [0x8a, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
     }
@@ -195,21 +232,30 @@ mod rfc6455_5_5_control_frames {
     #[test]
     fn oversized_ping_fails() {
         let mut s = server_after(&[0x89, 0xFE, 0x00, 0x7E]);
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::ControlFrameTooLong(126))));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::ControlFrameTooLong(126)))
+        );
         assert_fails_with(&mut s, 1002);
     }
 
     #[test]
     fn fragmented_ping_fails() {
         let mut s = server_after(&from_client(false, OpCode::Ping, b"x"));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::FragmentedControlFrame)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::FragmentedControlFrame))
+        );
         assert_fails_with(&mut s, 1002);
     }
 
     #[test]
     fn sending_oversized_control_payload_is_refused() {
         let mut s = server();
-        assert!(matches!(s.ping(Bytes::from(vec![0u8; 126])), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            s.ping(Bytes::from(vec![0u8; 126])),
+            Err(Error::InvalidInput(_))
+        ));
         assert!(s.ping(Bytes::from(vec![0u8; 125])).is_ok());
     }
 }
@@ -226,7 +272,9 @@ mod rfc6455_5_7_examples {
 
     #[test]
     fn server_receives_masked_hello() {
-        let s = &mut server_after(&[0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        let s = &mut server_after(&[
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ]);
         assert_eq!(events(s), vec![Message::text("Hello")]);
     }
 
@@ -248,7 +296,13 @@ mod rfc6455_5_7_examples {
         wire.extend(vec![9u8; 65536]);
         c.receive_bytes(Instant::now(), &wire);
         let got = events(&mut c);
-        assert_eq!(got, vec![Message::binary(vec![7u8; 256]), Message::binary(vec![9u8; 65536])]);
+        assert_eq!(
+            got,
+            vec![
+                Message::binary(vec![7u8; 256]),
+                Message::binary(vec![9u8; 65536])
+            ]
+        );
     }
 }
 
@@ -257,8 +311,15 @@ mod rfc6455_8_1_utf8 {
 
     #[test]
     fn invalid_text_fails_with_1007() {
-        let mut s = server_after(&from_client(true, OpCode::Text, b"\xce\xba\xe1\xbd\xb9\xff"));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::InvalidUtf8)));
+        let mut s = server_after(&from_client(
+            true,
+            OpCode::Text,
+            b"\xce\xba\xe1\xbd\xb9\xff",
+        ));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        );
         assert_fails_with(&mut s, 1007);
     }
 
@@ -267,14 +328,20 @@ mod rfc6455_8_1_utf8 {
         let wire = from_client(true, OpCode::Text, b"ok\xf4\x90 and much more text follows");
         let mut s = server();
         s.receive_bytes(Instant::now(), &wire[..10]);
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::InvalidUtf8)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        );
         assert_eq!(close_code_sent(&drain(&mut s)), Some(1007));
     }
 
     #[test]
     fn invalid_text_fails_before_the_final_fragment() {
         let mut s = server_after(&from_client(false, OpCode::Text, b"abc\xed\xa0"));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::InvalidUtf8)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        );
     }
 
     #[test]
@@ -287,7 +354,10 @@ mod rfc6455_8_1_utf8 {
     #[test]
     fn truncated_character_at_message_end_fails() {
         let mut s = server_after(&from_client(true, OpCode::Text, b"\xe2\x82"));
-        assert_eq!(s.poll_event(), Err(Error::Protocol(ProtocolError::InvalidUtf8)));
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        );
     }
 }
 
@@ -332,10 +402,13 @@ mod rfc6455_7_closing {
         assert!(!c.wants_transport_close());
         c.receive_eof();
         assert!(c.wants_transport_close());
-        assert_eq!(c.poll_event(), Ok(Some(Message::Close(Some(CloseFrame::new(
-            CloseCode::GOING_AWAY,
-            ""
-        ))))));
+        assert_eq!(
+            c.poll_event(),
+            Ok(Some(Message::Close(Some(CloseFrame::new(
+                CloseCode::GOING_AWAY,
+                ""
+            )))))
+        );
         assert_eq!(c.poll_event(), Ok(None));
     }
 
@@ -397,9 +470,14 @@ mod rfc6455_7_closing {
 
     #[test]
     fn valid_close_codes_are_accepted() {
-        for code in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 3000, 4999] {
+        for code in [
+            1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 3000, 4999,
+        ] {
             let mut s = server_after(&from_client(true, OpCode::Close, &code.to_be_bytes()));
-            assert!(matches!(events(&mut s).as_slice(), [Message::Close(Some(_))]), "{code}");
+            assert!(
+                matches!(events(&mut s).as_slice(), [Message::Close(Some(_))]),
+                "{code}"
+            );
             assert_eq!(close_code_sent(&drain(&mut s)), Some(code));
         }
     }
@@ -432,7 +510,10 @@ mod rfc6455_7_closing {
         let first = s.poll_event();
         assert!(first.is_err());
         assert_eq!(s.poll_event(), first);
-        assert_eq!(s.send(Message::text("x")).map_err(|e| e.close_code()), Err(CloseCode(1002)));
+        assert_eq!(
+            s.send(Message::text("x")).map_err(|e| e.close_code()),
+            Err(CloseCode(1002))
+        );
         s.receive_bytes(Instant::now(), &from_client(true, OpCode::Text, b"more"));
         assert_eq!(s.poll_event(), first);
     }
@@ -453,8 +534,14 @@ mod limits {
     fn frame_over_the_limit_fails_on_its_header() {
         let mut s = limited(100, 1000, 10);
         // Only the header: the limit applies before any payload is buffered.
-        s.receive_bytes(Instant::now(), &[0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4]);
-        assert!(matches!(s.poll_event(), Err(Error::Protocol(ProtocolError::FrameTooBig { .. }))));
+        s.receive_bytes(
+            Instant::now(),
+            &[0x82, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4],
+        );
+        assert!(matches!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::FrameTooBig { .. }))
+        ));
         assert_fails_with(&mut s, 1009);
     }
 
@@ -481,7 +568,9 @@ mod limits {
         s.receive_bytes(Instant::now(), &wire);
         assert_eq!(
             s.poll_event(),
-            Err(Error::Protocol(ProtocolError::TooManyFragments { limit: 3 }))
+            Err(Error::Protocol(ProtocolError::TooManyFragments {
+                limit: 3
+            }))
         );
         assert_fails_with(&mut s, 1009);
     }

@@ -1,6 +1,7 @@
 //! Property tests: what one endpoint encodes, the other decodes to the same messages, whatever
 //! the fragmentation, the role, and the way the transport splits the bytes.
 
+#![allow(clippy::unwrap_used)]
 mod common;
 
 use std::time::Instant;
@@ -143,5 +144,8 @@ fn control_payloads_round_trip_exactly() {
         message: Message::Ping(Bytes::from_static(b"\x00\xff")),
         pieces: vec![],
     }];
-    assert_eq!(round_trip(&plans, true, &[1]), vec![Message::Ping(Bytes::from_static(b"\x00\xff"))]);
+    assert_eq!(
+        round_trip(&plans, true, &[1]),
+        vec![Message::Ping(Bytes::from_static(b"\x00\xff"))]
+    );
 }

@@ -127,6 +127,9 @@ mod tests {
     fn disabled_keepalive_has_no_deadline() {
         let mut k = Keepalive::new(None, Some(S), Instant::now());
         assert_eq!(k.deadline(), None);
-        assert_eq!(k.on_timeout(Instant::now() + 100 * S), KeepaliveAction::None);
+        assert_eq!(
+            k.on_timeout(Instant::now() + 100 * S),
+            KeepaliveAction::None
+        );
     }
 }

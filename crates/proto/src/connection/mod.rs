@@ -241,7 +241,8 @@ impl Connection {
         match self.state {
             State::Open => match self.keepalive.on_timeout(now) {
                 KeepaliveAction::Ping(payload) => {
-                    self.sender.frame(true, 0, OpCode::Ping, Payload::Borrowed(&payload));
+                    self.sender
+                        .frame(true, 0, OpCode::Ping, Payload::Borrowed(&payload));
                 }
                 KeepaliveAction::TimedOut => self.fail(Error::KeepaliveTimeout),
                 KeepaliveAction::None => {}
@@ -287,14 +288,21 @@ impl Connection {
     /// marks the last. Fragmented messages are sent uncompressed. Text is checked as it goes:
     /// a piece that makes the text invalid UTF-8 fails with [`Error::InvalidInput`] before
     /// anything is queued. Poll [`poll_transmit`](Self::poll_transmit) afterwards.
-    pub fn send_fragment(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> Result<(), Error> {
+    pub fn send_fragment(
+        &mut self,
+        opcode: OpCode,
+        payload: &[u8],
+        fin: bool,
+    ) -> Result<(), Error> {
         self.check_can_send()?;
         let mut validator = match (opcode, self.sending_fragmented.take()) {
             (OpCode::Text, None) => Some(Utf8Validator::new()),
             (OpCode::Binary, None) => None,
             (OpCode::Continuation, Some(validator)) => validator,
             (OpCode::Continuation, None) => {
-                return Err(Error::InvalidInput("continuation without a message in progress"));
+                return Err(Error::InvalidInput(
+                    "continuation without a message in progress",
+                ));
             }
             (_, in_progress) => {
                 self.sending_fragmented = in_progress;
@@ -302,12 +310,15 @@ impl Connection {
             }
         };
         if let Some(utf8) = &mut validator {
-            let valid = utf8.feed(payload).and_then(|()| if fin { utf8.finish() } else { Ok(()) });
+            let valid = utf8
+                .feed(payload)
+                .and_then(|()| if fin { utf8.finish() } else { Ok(()) });
             if valid.is_err() {
                 return Err(Error::InvalidInput("text is not valid UTF-8"));
             }
         }
-        self.sender.frame(fin, 0, opcode, Payload::Borrowed(payload));
+        self.sender
+            .frame(fin, 0, opcode, Payload::Borrowed(payload));
         if !fin {
             self.sending_fragmented = Some(validator);
         }
@@ -343,7 +354,9 @@ impl Connection {
         self.check_can_send()?;
         let frame = match code {
             Some(code) if !code.is_valid_on_wire() => {
-                return Err(Error::InvalidInput("close code must not be sent on the wire"));
+                return Err(Error::InvalidInput(
+                    "close code must not be sent on the wire",
+                ));
             }
             Some(code) => Some(CloseFrame::new(code, reason)),
             None => None,
@@ -439,7 +452,8 @@ impl Connection {
         if let Some(frame) = &frame {
             frame.encode(&mut payload);
         }
-        self.sender.frame(true, 0, OpCode::Close, Payload::Borrowed(&payload));
+        self.sender
+            .frame(true, 0, OpCode::Close, Payload::Borrowed(&payload));
         self.close_sent = Some(frame);
         self.keepalive.stop();
     }
@@ -473,7 +487,8 @@ impl Connection {
             OpCode::Ping => {
                 // RFC 6455 5.5.2: answer with a pong carrying the same application data.
                 if self.config.auto_pong && self.state == State::Open {
-                    self.sender.frame(true, 0, OpCode::Pong, Payload::Borrowed(&payload));
+                    self.sender
+                        .frame(true, 0, OpCode::Pong, Payload::Borrowed(&payload));
                 }
                 self.events.push_back(Message::Ping(payload));
             }

@@ -150,7 +150,12 @@ impl Receiver {
                         limit: limits.max_fragments,
                     });
                 }
-                check_message_size(message.wire_len, header.payload_len, message.compressed, limits)
+                check_message_size(
+                    message.wire_len,
+                    header.payload_len,
+                    message.compressed,
+                    limits,
+                )
             }
             // RFC 6455 5.4: fragments of one message MUST NOT interleave with another message.
             (OpCode::Text | OpCode::Binary, Some(_)) => Err(ProtocolError::ExpectedContinuation),
@@ -216,7 +221,10 @@ impl Receiver {
                 ext.decode(&chunk, &mut message.data, limits.max_message_size)?;
             }
             if message.text {
-                message.utf8.feed(&message.data[before..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+                message
+                    .utf8
+                    .feed(&message.data[before..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         } else {
             // Uncompressed payload stays at the front of the buffer until the frame is whole.
@@ -226,7 +234,10 @@ impl Receiver {
                 apply_mask(new, key, frame.done);
             }
             if message.text {
-                message.utf8.feed(new).map_err(|_| ProtocolError::InvalidUtf8)?;
+                message
+                    .utf8
+                    .feed(new)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.done = available;
         }
@@ -275,14 +286,22 @@ impl Receiver {
                 }
                 if message.text {
                     let tail = &message.data[before..];
-                    message.utf8.feed(tail).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    message
+                        .utf8
+                        .feed(tail)
+                        .map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 message.data
             }
         };
         if message.text {
-            message.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-            Ok(Some(Received::Text(Utf8Bytes::from_validated(data.freeze()))))
+            message
+                .utf8
+                .finish()
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            Ok(Some(Received::Text(Utf8Bytes::from_validated(
+                data.freeze(),
+            ))))
         } else {
             Ok(Some(Received::Binary(data.freeze())))
         }

@@ -120,7 +120,11 @@ impl Sender {
     /// Queues one frame.
     pub(crate) fn frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Payload<'_>) {
         let len = payload.as_slice().len();
-        let mask = if self.masks { Some(self.next_mask()) } else { None };
+        let mask = if self.masks {
+            Some(self.next_mask())
+        } else {
+            None
+        };
         let header = FrameHeader {
             fin,
             rsv,
@@ -169,7 +173,12 @@ impl Sender {
         }
         let i = self.next_key * 4;
         self.next_key += 1;
-        [self.keys[i], self.keys[i + 1], self.keys[i + 2], self.keys[i + 3]]
+        [
+            self.keys[i],
+            self.keys[i + 1],
+            self.keys[i + 2],
+            self.keys[i + 3],
+        ]
     }
 }
 
@@ -255,7 +264,12 @@ mod tests {
     #[test]
     fn partial_advance_keeps_the_rest() {
         let mut sender = Sender::new(None);
-        sender.frame(true, 0, OpCode::Binary, Payload::Shared(Bytes::from(vec![1u8; 2000])));
+        sender.frame(
+            true,
+            0,
+            OpCode::Binary,
+            Payload::Shared(Bytes::from(vec![1u8; 2000])),
+        );
         let mut out = sender.take().unwrap();
         out.advance(3);
         assert_eq!(out.remaining(), 2004 - 3);

@@ -126,7 +126,10 @@ impl<'a> Lexer<'a> {
     }
 
     fn token(&mut self) -> Option<&'a str> {
-        let end = self.rest.find(|c: char| !is_tchar(c)).unwrap_or(self.rest.len());
+        let end = self
+            .rest
+            .find(|c: char| !is_tchar(c))
+            .unwrap_or(self.rest.len());
         if end == 0 {
             return None;
         }
@@ -182,7 +185,8 @@ mod rfc6455_9_1_extension_header {
 
     #[test]
     fn quoted_values_are_unquoted() {
-        let parsed = parse_extensions(r#"permessage-deflate; server_max_window_bits="10""#).unwrap();
+        let parsed =
+            parse_extensions(r#"permessage-deflate; server_max_window_bits="10""#).unwrap();
         assert_eq!(parsed[0].params[0].value.as_deref(), Some("10"));
     }
 
@@ -193,7 +197,14 @@ mod rfc6455_9_1_extension_header {
 
     #[test]
     fn garbage_is_rejected() {
-        for bad in ["permessage-deflate;", "a b", "a; =1", "a; b=\"open", "a; b=", "@"] {
+        for bad in [
+            "permessage-deflate;",
+            "a b",
+            "a; =1",
+            "a; b=\"open",
+            "a; b=",
+            "@",
+        ] {
             assert!(parse_extensions(bad).is_err(), "{bad:?}");
         }
     }
@@ -204,7 +215,10 @@ mod rfc6455_9_1_extension_header {
             .with_param("client_max_window_bits", None)
             .with_param("server_max_window_bits", Some("12".into()));
         let text = offer.to_string();
-        assert_eq!(text, "permessage-deflate; client_max_window_bits; server_max_window_bits=12");
+        assert_eq!(
+            text,
+            "permessage-deflate; client_max_window_bits; server_max_window_bits=12"
+        );
         assert_eq!(parse_extensions(&text).unwrap(), vec![offer]);
     }
 }

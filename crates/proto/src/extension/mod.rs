@@ -49,8 +49,12 @@ pub trait Extension: Send + fmt::Debug {
     /// Transforms the next piece of a transformed message's payload, appending the output to
     /// `out`. Must fail with [`ProtocolError::MessageTooBig`] rather than let `out` grow past
     /// `limit` bytes.
-    fn decode(&mut self, input: &[u8], out: &mut BytesMut, limit: usize)
-        -> Result<(), ProtocolError>;
+    fn decode(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        limit: usize,
+    ) -> Result<(), ProtocolError>;
 
     /// Ends a transformed message, appending any remaining output to `out` (same limit).
     fn decode_finish(&mut self, out: &mut BytesMut, limit: usize) -> Result<(), ProtocolError>;
@@ -71,12 +75,16 @@ pub trait ExtensionConfig: Send + Sync + fmt::Debug {
 
     /// Client: checks the server's answer (an element of its `Sec-WebSocket-Extensions` with
     /// this extension's name) against what we offered, and builds the extension.
-    fn client_accept(&self, response: &ExtensionOffer)
-        -> Result<Box<dyn Extension>, HandshakeError>;
+    fn client_accept(
+        &self,
+        response: &ExtensionOffer,
+    ) -> Result<Box<dyn Extension>, HandshakeError>;
 
     /// Server: picks the first acceptable offer among `offers` (the client's offers with this
     /// extension's name, in the client's order of preference). Returns the parameters to put
     /// in the response and the extension, or `None` to decline them all.
-    fn server_accept(&self, offers: &[ExtensionOffer])
-        -> Option<(ExtensionOffer, Box<dyn Extension>)>;
+    fn server_accept(
+        &self,
+        offers: &[ExtensionOffer],
+    ) -> Option<(ExtensionOffer, Box<dyn Extension>)>;
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: wire bytes in and out of a `Connection`.
 #![allow(dead_code, unreachable_pub)]
-
+#![allow(clippy::unwrap_used)]
 use std::time::Instant;
 
 use bytes::{Buf, BytesMut};
@@ -95,5 +95,11 @@ pub fn close_code_sent(wire: &[u8]) -> Option<u16> {
     parse_frames(wire)
         .into_iter()
         .find(|(h, _)| h.opcode == OpCode::Close)
-        .map(|(_, p)| if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 1005 })
+        .map(|(_, p)| {
+            if p.len() >= 2 {
+                u16::from_be_bytes([p[0], p[1]])
+            } else {
+                1005
+            }
+        })
 }
