@@ -490,6 +490,9 @@ mod rfc6455_7_closing {
         let mut s = server_after(&wire);
         assert_eq!(events(&mut s).len(), 1);
         assert_eq!(s.poll_event(), Ok(None));
+        // What keeps arriving is dropped, not buffered.
+        s.receive_bytes(Instant::now(), &[0u8; 4096]);
+        assert_eq!(s.read_buffer().len(), 0);
     }
 
     #[test]

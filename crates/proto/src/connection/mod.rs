@@ -470,6 +470,11 @@ impl Connection {
                 Err(error) => self.fail(Error::Protocol(error)),
             }
         }
+        if self.error.is_some() || self.close_received.is_some() {
+            // Nothing after the close frame or a failure is processed (RFC 6455 5.5.1); drop it
+            // rather than buffer whatever the peer keeps sending until the transport closes.
+            self.receiver.buf.clear();
+        }
         if self.eof {
             if self.state == State::Closed {
                 self.transport_close = true;
