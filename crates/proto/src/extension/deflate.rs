@@ -1,1 +1,0 @@
-//! permessage-deflate
