@@ -1,0 +1,467 @@
+//! [`WebSocket`]: a [`Connection`] driven over any `AsyncRead + AsyncWrite` transport.
+//!
+//! All state lives in struct fields (the protocol core's buffers, the bytes being written, the
+//! timer), never in the locals of a future, so any future of this module can be dropped at an
+//! `.await` without losing or corrupting data.
+
+use std::future::Future;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use std::time::Instant;
+
+use bytes::Buf;
+use futures_core::Stream;
+use futures_sink::Sink;
+use switchboard_proto::{CloseCode, Connection, Message, Outgoing, State};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
+
+use crate::config::WebSocketConfig;
+use crate::error::{Error, Result};
+use crate::split::{ReadHalf, WriteHalf};
+
+/// The first read reserves this much; reads grow (doubling) while the transport fills them.
+const MIN_READ_SIZE: usize = 4 << 10;
+
+/// Most iovecs handed to one vectored write.
+const MAX_IOVECS: usize = 64;
+
+/// The current time, from tokio's clock so that tests with paused time control it.
+pub(crate) fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// A WebSocket connection over the transport `S` (a `TcpStream`, a TLS stream, a hyper
+/// upgrade, or anything `AsyncRead + AsyncWrite + Unpin`).
+///
+/// It is a [`Stream`] of received [`Message`]s and a [`Sink`] of messages to send, with
+/// `send`/`recv`/`close` methods for use without the futures traits.
+///
+/// Received messages include pings and pongs (already answered) and the peer's
+/// [`Message::Close`], after which the stream ends. A normal close ends the stream; it is not
+/// an error. Keepalive pings, pong replies and the close handshake are driven while the stream
+/// is polled.
+pub struct WebSocket<S> {
+    pub(crate) inner: Inner<S>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
+    /// Wraps a transport on which the opening handshake is already done, with the protocol
+    /// state that handshake produced (its negotiated extension and any bytes read after it).
+    pub fn from_connection(
+        io: S,
+        connection: Connection,
+        config: &WebSocketConfig,
+        subprotocol: Option<String>,
+    ) -> Self {
+        Self {
+            inner: Inner::new(io, connection, config, subprotocol),
+        }
+    }
+
+    /// Receives the next message; `None` once the connection is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: if the future is dropped before it completes, no message is lost; the next
+    /// call returns it.
+    pub async fn recv(&mut self) -> Option<Result<Message>> {
+        std::future::poll_fn(|cx| self.inner.poll_next_message(cx)).await
+    }
+
+    /// Sends a message and waits until it is written to the transport.
+    ///
+    /// Waits first while more than the configured `write_buffer_size` is queued
+    /// (backpressure).
+    ///
+    /// # Cancel safety
+    ///
+    /// If dropped while waiting for buffer space, nothing was queued. If dropped after that,
+    /// the message is queued whole and goes out with the next write (any later `send`, `flush`,
+    /// `recv` or `close`); it is never sent in part or twice.
+    pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
+        std::future::poll_fn(|cx| self.inner.poll_ready(cx)).await?;
+        self.inner.start_send(message.into())?;
+        std::future::poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Queues a message without writing it, so several messages leave in one write; call
+    /// [`flush`](Self::flush) after the batch. Fails only if the connection is closed.
+    pub fn queue(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.inner.start_send(message.into())
+    }
+
+    /// Writes everything queued.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: what was not written stays queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        std::future::poll_fn(|cx| self.inner.poll_flush(cx)).await
+    }
+
+    /// Closes the connection with `code` and `reason` and waits for the closing handshake to
+    /// finish (or the close timeout to expire) and the transport to close. Messages that arrive
+    /// in the meantime are discarded.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: the close frame is queued on the first poll; calling `close` again (or
+    /// polling the stream) continues the handshake.
+    pub async fn close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        self.inner.start_close(code, reason)?;
+        std::future::poll_fn(|cx| self.inner.poll_close(cx)).await
+    }
+
+    /// Splits into a read half and a write half that can be used from different tasks at the
+    /// same time. Pongs and close replies still go out while split: either half writes them.
+    pub fn split(self) -> (ReadHalf<S>, WriteHalf<S>) {
+        crate::split::split(self.inner)
+    }
+}
+
+impl<S> WebSocket<S> {
+    /// The round-trip time measured by the last answered keepalive ping.
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        self.inner.conn.rtt()
+    }
+
+    /// The subprotocol the opening handshake agreed on.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.inner.subprotocol.as_deref()
+    }
+
+    /// The name of the negotiated extension (`permessage-deflate`), if any.
+    pub fn extension(&self) -> Option<&str> {
+        self.inner.conn.extension().map(|e| e.name())
+    }
+
+    /// Once closed: the peer's close code, 1005 if it sent none, 1006 if the connection ended
+    /// without a closing handshake.
+    pub fn close_code(&self) -> Option<CloseCode> {
+        self.inner.conn.close_code()
+    }
+
+    /// The reason in the peer's close frame, once it arrived.
+    pub fn close_reason(&self) -> Option<&str> {
+        self.inner
+            .conn
+            .close_received()
+            .flatten()
+            .map(|f| f.reason.as_str())
+    }
+
+    /// The protocol state machine, for inspection.
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.inner.io
+    }
+
+    /// The transport, mutably. Reading or writing it directly corrupts the connection.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner.io
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Stream for WebSocket<S> {
+    type Item = Result<Message>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().inner.poll_next_message(cx)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WebSocket<S> {
+    type Error = Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().inner.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<()> {
+        self.get_mut().inner.start_send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        self.get_mut().inner.poll_flush(cx)
+    }
+
+    /// Sends a 1000 close frame (unless one was sent) and drives the closing handshake to its
+    /// end, discarding messages that arrive meanwhile.
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let inner = &mut self.get_mut().inner;
+        inner.start_close(CloseCode::NORMAL_CLOSURE, "")?;
+        inner.poll_close(cx)
+    }
+}
+
+impl<S> std::fmt::Debug for WebSocket<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("connection", &self.inner.conn)
+            .field("writing", &self.inner.writing.remaining())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The driver shared by [`WebSocket`] and the split halves.
+pub(crate) struct Inner<S> {
+    pub(crate) io: S,
+    pub(crate) conn: Connection,
+    /// Bytes taken from the connection and not yet written.
+    writing: Outgoing,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    read_size: usize,
+    max_read_size: usize,
+    write_buffer_size: usize,
+    transport_closed: bool,
+    /// Whether the final error was reported; after it the stream ends.
+    error_reported: bool,
+    subprotocol: Option<String>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
+    pub(crate) fn new(
+        io: S,
+        conn: Connection,
+        config: &WebSocketConfig,
+        subprotocol: Option<String>,
+    ) -> Self {
+        Self {
+            io,
+            conn,
+            writing: Outgoing::default(),
+            timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            timer_at: None,
+            read_size: MIN_READ_SIZE.min(config.max_read_size.max(1)),
+            max_read_size: config.max_read_size.max(1),
+            write_buffer_size: config.write_buffer_size,
+            transport_closed: false,
+            error_reported: false,
+            subprotocol,
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.writing.remaining() + self.conn.buffered_amount()
+    }
+
+    pub(crate) fn poll_next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message>>> {
+        loop {
+            match self.conn.poll_event() {
+                Ok(Some(message)) => {
+                    // Let automatic pongs and close replies leave without waiting for a send.
+                    // A write error shows up on the next poll, as the read side sees it too.
+                    let _ = self.poll_write_out(cx);
+                    return Poll::Ready(Some(Ok(message)));
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    if self.error_reported {
+                        ready!(self.poll_finish(cx));
+                        return Poll::Ready(None);
+                    }
+                    // Try to get our close frame out before reporting; then report once.
+                    if self.poll_write_out(cx).is_pending() && !self.transport_closed {
+                        return Poll::Pending;
+                    }
+                    self.error_reported = true;
+                    return Poll::Ready(Some(Err(error.into())));
+                }
+            }
+            if self.conn.state() == State::Closed {
+                ready!(self.poll_finish(cx));
+                return Poll::Ready(None);
+            }
+            if let Poll::Ready(Err(e)) = self.poll_write_out(cx) {
+                return Poll::Ready(self.io_failed(e));
+            }
+            if self.poll_timer(cx) {
+                continue;
+            }
+            match ready!(self.poll_read_in(cx)) {
+                Ok(0) => self.conn.receive_eof(),
+                Ok(_) => self.conn.receive_buffered(now()),
+                Err(e) => return Poll::Ready(self.io_failed(e)),
+            }
+        }
+    }
+
+    /// A transport error while the connection was open: report it once, then end.
+    fn io_failed(&mut self, e: io::Error) -> Option<Result<Message>> {
+        self.transport_closed = true;
+        if self.error_reported {
+            return None;
+        }
+        self.error_reported = true;
+        Some(Err(Error::Io(e)))
+    }
+
+    pub(crate) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        if self.conn.state() != State::Open {
+            return Poll::Ready(Err(self.send_error()));
+        }
+        while self.pending_bytes() >= self.write_buffer_size {
+            // Backpressure: the peer is not reading as fast as we produce.
+            ready!(self.poll_write_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    pub(crate) fn start_send(&mut self, message: Message) -> Result<()> {
+        self.conn.send(message).map_err(Error::from)
+    }
+
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        ready!(self.poll_write_out(cx))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a close frame unless the closing handshake already started.
+    pub(crate) fn start_close(&mut self, code: CloseCode, reason: &str) -> Result<()> {
+        if self.conn.state() != State::Open {
+            return Ok(());
+        }
+        self.conn.close(now(), code, reason).map_err(Error::from)
+    }
+
+    /// Drives the closing handshake to its end, discarding received messages.
+    pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        while self.conn.state() != State::Closed {
+            while let Ok(Some(_)) = self.conn.poll_event() {}
+            let _ = self.poll_write_out(cx);
+            if self.poll_timer(cx) {
+                continue;
+            }
+            match ready!(self.poll_read_in(cx)) {
+                Ok(0) => self.conn.receive_eof(),
+                Ok(_) => self.conn.receive_buffered(now()),
+                Err(_) => {
+                    self.conn.receive_eof();
+                    self.transport_closed = true;
+                }
+            }
+        }
+        ready!(self.poll_finish(cx));
+        Poll::Ready(Ok(()))
+    }
+
+    /// After the closing handshake (or a failure): write what is left, wait for the moment the
+    /// transport should close (RFC 6455 7.1.1: the server first; the client when the server
+    /// has, or at the close timeout), and shut it down.
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.transport_closed {
+                return Poll::Ready(());
+            }
+            let written = match self.poll_write_out(cx) {
+                Poll::Ready(Ok(())) => true,
+                Poll::Ready(Err(_)) => {
+                    self.transport_closed = true;
+                    return Poll::Ready(());
+                }
+                Poll::Pending => false,
+            };
+            if self.conn.wants_transport_close() {
+                if !written {
+                    return Poll::Pending;
+                }
+                // Errors while shutting down a finished connection change nothing for the user.
+                let _ = ready!(Pin::new(&mut self.io).poll_shutdown(cx));
+                self.transport_closed = true;
+                return Poll::Ready(());
+            }
+            // A client waits for the server to close; input is discarded by the connection.
+            if self.poll_timer(cx) {
+                continue;
+            }
+            match ready!(self.poll_read_in(cx)) {
+                Ok(0) | Err(_) => self.conn.receive_eof(),
+                Ok(_) => self.conn.receive_buffered(now()),
+            }
+        }
+    }
+
+    fn send_error(&self) -> Error {
+        match self.conn.error() {
+            Some(error) if !self.error_reported => error.clone().into(),
+            _ => Error::Closed,
+        }
+    }
+
+    /// Writes what the connection has queued, then flushes the transport.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.transport_closed {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        }
+        loop {
+            if !self.writing.has_remaining() {
+                match self.conn.poll_transmit() {
+                    Some(out) => self.writing = out,
+                    None => break,
+                }
+            }
+            while self.writing.has_remaining() {
+                let io = Pin::new(&mut self.io);
+                let n = if io.is_write_vectored() {
+                    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                    let count = self.writing.chunks_vectored(&mut slices);
+                    ready!(io.poll_write_vectored(cx, &slices[..count]))?
+                } else {
+                    ready!(io.poll_write(cx, self.writing.chunk()))?
+                };
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                self.writing.advance(n);
+            }
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Reads once into the connection's buffer.
+    fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let buf = self.conn.read_buffer();
+        buf.reserve(self.read_size);
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            buf
+        ))?;
+        if n >= self.read_size {
+            self.read_size = (self.read_size * 2).min(self.max_read_size);
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// Arms the timer for the connection's next deadline; returns whether a deadline passed
+    /// (and was handled).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return false;
+        };
+        if self.timer_at != Some(deadline) {
+            self.timer
+                .as_mut()
+                .reset(tokio::time::Instant::from_std(deadline));
+            self.timer_at = Some(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.conn.handle_timeout(now().max(deadline));
+        // Only report progress if the deadline moved, so a deadline the connection keeps
+        // cannot spin the caller's loop.
+        self.conn.poll_timeout() != Some(deadline)
+    }
+}

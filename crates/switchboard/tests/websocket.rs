@@ -1,0 +1,397 @@
+//! The tokio driver over in-memory pipes: messages, control frames, closing, backpressure,
+//! keepalive with paused time, split halves, and cancel safety over a slow, partial transport.
+#![allow(clippy::unwrap_used)]
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use switchboard::proto::{Config, Connection};
+use switchboard::{CloseCode, Error, Message, WebSocket, WebSocketConfig};
+use tokio::io::{duplex, AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default()
+}
+
+fn entropy() -> impl FnMut(&mut [u8]) + Send + 'static {
+    let mut n = 1u8;
+    move |buf: &mut [u8]| {
+        for b in buf {
+            n = n.wrapping_mul(13).wrapping_add(7);
+            *b = n;
+        }
+    }
+}
+
+fn pair_with<S>(
+    client_io: S,
+    server_io: S,
+    config: &WebSocketConfig,
+) -> (WebSocket<S>, WebSocket<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let now = tokio::time::Instant::now().into_std();
+    let client = Connection::client(config.protocol.clone(), now, entropy());
+    let server = Connection::server(config.protocol.clone(), now);
+    (
+        WebSocket::from_connection(client_io, client, config, None),
+        WebSocket::from_connection(server_io, server, config, None),
+    )
+}
+
+fn pair(config: &WebSocketConfig) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
+    let (a, b) = duplex(1 << 20);
+    pair_with(a, b, config)
+}
+
+#[tokio::test]
+async fn messages_flow_both_ways() {
+    let (mut client, mut server) = pair(&config());
+    client.send("hello").await.unwrap();
+    client
+        .send(Message::binary(vec![1u8; 200_000]))
+        .await
+        .unwrap();
+    assert_eq!(
+        server.recv().await.unwrap().unwrap(),
+        Message::text("hello")
+    );
+    assert_eq!(
+        server.recv().await.unwrap().unwrap(),
+        Message::binary(vec![1u8; 200_000])
+    );
+    server.send("back").await.unwrap();
+    assert_eq!(client.next().await.unwrap().unwrap(), Message::text("back"));
+}
+
+#[tokio::test]
+async fn pings_are_answered_while_the_peer_only_reads() {
+    let (mut client, mut server) = pair(&config());
+    client
+        .send(Message::Ping(Bytes::from_static(b"are you there")))
+        .await
+        .unwrap();
+    // The server only reads; its pong goes out anyway.
+    let got = server.recv().await.unwrap().unwrap();
+    assert_eq!(got, Message::Ping(Bytes::from_static(b"are you there")));
+    let pong = client.recv().await.unwrap().unwrap();
+    assert_eq!(pong, Message::Pong(Bytes::from_static(b"are you there")));
+}
+
+#[tokio::test]
+async fn close_handshake_ends_both_streams_without_error() {
+    let (mut client, mut server) = pair(&config());
+    let server_task = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(message) = server.recv().await {
+            seen.push(message.unwrap());
+        }
+        (
+            seen,
+            server.close_code(),
+            server.close_reason().map(str::to_owned),
+        )
+    });
+    client.send("last").await.unwrap();
+    client.close(CloseCode::GOING_AWAY, "bye").await.unwrap();
+    assert_eq!(client.close_code(), Some(CloseCode::GOING_AWAY));
+    let (seen, code, reason) = server_task.await.unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0], Message::text("last"));
+    assert!(matches!(&seen[1], Message::Close(Some(f)) if f.code == CloseCode::GOING_AWAY));
+    assert_eq!(code, Some(CloseCode::GOING_AWAY));
+    assert_eq!(reason.as_deref(), Some("bye"));
+    assert!(matches!(client.send("after").await, Err(Error::Closed)));
+}
+
+#[tokio::test]
+async fn sink_close_completes_the_handshake() {
+    let (mut client, mut server) = pair(&config());
+    let server_task = tokio::spawn(async move { while server.next().await.is_some() {} });
+    SinkExt::close(&mut client).await.unwrap();
+    server_task.await.unwrap();
+    assert_eq!(client.close_code(), Some(CloseCode::NORMAL_CLOSURE));
+}
+
+#[tokio::test]
+async fn peer_vanishing_is_an_abnormal_closure() {
+    let (mut client, server) = pair(&config());
+    drop(server);
+    assert!(matches!(
+        client.recv().await,
+        Some(Err(Error::AbnormalClosure))
+    ));
+    assert!(client.recv().await.is_none());
+}
+
+#[tokio::test]
+async fn protocol_error_is_reported_once_with_close_code() {
+    let (mut raw, server_io) = duplex(1024);
+    let now = tokio::time::Instant::now().into_std();
+    let conn = Connection::server(Config::default(), now);
+    let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+    // An unmasked frame from a "client".
+    tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x02hi")
+        .await
+        .unwrap();
+    let error = server.recv().await.unwrap().unwrap_err();
+    assert_eq!(error.close_code(), CloseCode::PROTOCOL_ERROR);
+    assert!(server.recv().await.is_none());
+    let mut reply = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut raw, &mut reply)
+        .await
+        .unwrap();
+    assert_eq!(&reply[..4], b"\x88\x10\x03\xea", "close 1002 then EOF");
+}
+
+#[tokio::test(start_paused = true)]
+async fn backpressure_holds_sends_until_the_peer_reads() {
+    let config = config().write_buffer_size(16 << 10);
+    let (a, b) = duplex(8 << 10);
+    let (mut client, mut server) = pair_with(a, b, &config);
+    let payload = Message::binary(vec![0u8; 4096]);
+    // Nobody reads the server side: the pipe and then our buffer fill up.
+    let mut sent = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), client.send(payload.clone())).await {
+            Ok(result) => {
+                result.unwrap();
+                sent += 1;
+            }
+            Err(_elapsed) => break,
+        }
+        assert!(sent < 100, "send never waited");
+    }
+    assert!(
+        client.connection().buffered_amount() + 4096 * 2 < 64 << 10,
+        "memory stayed bounded"
+    );
+    // Once the server reads, everything arrives, in order and whole.
+    let reader = tokio::spawn(async move {
+        let mut n = 0;
+        while let Some(Ok(Message::Binary(data))) = server.recv().await {
+            assert_eq!(data.len(), 4096);
+            n += 1;
+        }
+        n
+    });
+    client.flush().await.unwrap();
+    client.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
+    // The send that timed out had already queued its message (cancel safety), so it arrives.
+    assert_eq!(reader.await.unwrap(), sent + 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_detects_a_dead_peer() {
+    let config = config().keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
+    let (mut client, _server_never_polled) = pair(&config);
+    let started = tokio::time::Instant::now();
+    let result = client.recv().await;
+    assert!(
+        matches!(result, Some(Err(Error::KeepaliveTimeout))),
+        "{result:?}"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_measures_rtt_with_a_live_peer() {
+    let config = config().keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
+    let (mut client, mut server) = pair(&config);
+    let server_task = tokio::spawn(async move { while server.recv().await.is_some() {} });
+    // Both sides ping every 5 s; for 12 s the client sees only pings and pongs.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    while let Ok(received) = tokio::time::timeout_at(deadline, client.recv()).await {
+        let message = received.unwrap().unwrap();
+        assert!(
+            matches!(message, Message::Ping(_) | Message::Pong(_)),
+            "{message:?}"
+        );
+    }
+    assert!(client.rtt().is_some());
+    client.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
+    server_task.await.unwrap();
+}
+
+#[tokio::test]
+async fn split_halves_work_from_different_tasks() {
+    let (client, mut server) = pair(&config());
+    let (mut read, mut write) = client.split();
+    let writer = tokio::spawn(async move {
+        for i in 0..100 {
+            write.send(format!("m{i}")).await.unwrap();
+        }
+        write
+    });
+    let echo = tokio::spawn(async move {
+        while let Some(Ok(message)) = server.recv().await {
+            if message.is_data() {
+                server.send(message).await.unwrap();
+            }
+        }
+    });
+    for i in 0..100 {
+        assert_eq!(
+            read.recv().await.unwrap().unwrap(),
+            Message::text(format!("m{i}"))
+        );
+    }
+    let mut write = writer.await.unwrap();
+    write
+        .close(CloseCode::NORMAL_CLOSURE, "done")
+        .await
+        .unwrap();
+    assert!(matches!(read.recv().await, Some(Ok(Message::Close(_)))));
+    assert!(read.recv().await.is_none());
+    echo.await.unwrap();
+    let ws = read.reunite(write).unwrap();
+    assert_eq!(ws.close_code(), Some(CloseCode::NORMAL_CLOSURE));
+}
+
+#[tokio::test]
+async fn split_reader_answers_pings_while_the_writer_is_idle() {
+    let (client, mut server) = pair(&config());
+    let (mut read, _write) = client.split();
+    server
+        .send(Message::Ping(Bytes::from_static(b"x")))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.recv().await.unwrap().unwrap(),
+        Message::Ping(Bytes::from_static(b"x"))
+    );
+    assert_eq!(
+        server.recv().await.unwrap().unwrap(),
+        Message::Pong(Bytes::from_static(b"x"))
+    );
+}
+
+/// A transport that reads and writes a few bytes at a time and returns `Pending` every other
+/// call, to exercise partial I/O and cancellation between polls.
+struct Trickle {
+    inner: DuplexStream,
+    read_tick: bool,
+    write_tick: bool,
+}
+
+impl Trickle {
+    fn new(inner: DuplexStream) -> Self {
+        Self {
+            inner,
+            read_tick: false,
+            write_tick: false,
+        }
+    }
+}
+
+impl AsyncRead for Trickle {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.read_tick = !self.read_tick;
+        if self.read_tick {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let mut small = [0u8; 3];
+        let mut small_buf = ReadBuf::new(&mut small[..buf.remaining().min(3)]);
+        let poll = Pin::new(&mut self.inner).poll_read(cx, &mut small_buf);
+        buf.put_slice(small_buf.filled());
+        poll
+    }
+}
+
+impl AsyncWrite for Trickle {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.write_tick = !self.write_tick;
+        if self.write_tick {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        let n = data.len().min(5);
+        Pin::new(&mut self.inner).poll_write(cx, &data[..n])
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Polls `future` at most `polls` times, then drops it and yields to the runtime (so that
+/// tokio's cooperative budget refills and the other task runs).
+async fn poll_then_drop<F: std::future::Future>(future: F, polls: usize) -> Option<F::Output> {
+    {
+        let mut future = std::pin::pin!(future);
+        for _ in 0..polls {
+            if let Poll::Ready(out) = futures_util::poll!(future.as_mut()) {
+                return Some(out);
+            }
+        }
+    }
+    tokio::task::yield_now().await;
+    None
+}
+
+#[tokio::test]
+async fn cancelled_reads_and_writes_lose_nothing() {
+    let (a, b) = duplex(1 << 20);
+    let (mut client, mut server) = pair_with(
+        Trickle::new(a),
+        Trickle::new(b),
+        &config().compression(None),
+    );
+    let messages: Vec<Message> = (0..40)
+        .map(|i| match i % 3 {
+            0 => Message::text(format!("text {i} {}", "é".repeat(i))),
+            1 => Message::binary(vec![i as u8; i * 37]),
+            _ => Message::text(""),
+        })
+        .collect();
+
+    // Sends: each future is dropped after a few polls and retried with `flush`, never resent.
+    let to_send = messages.clone();
+    let sender = tokio::spawn(async move {
+        for (i, message) in to_send.into_iter().enumerate() {
+            if poll_then_drop(client.send(message), 1 + i % 4)
+                .await
+                .is_none()
+            {
+                // Dropped mid-way: the message is queued whole; flushing (also cancellable)
+                // must deliver it exactly once.
+                while poll_then_drop(client.flush(), 3).await.is_none() {}
+            }
+        }
+        while poll_then_drop(client.flush(), 2).await.is_none() {}
+        client
+    });
+
+    // Receives: each recv future is dropped after a few polls; no message may be lost.
+    let mut received = Vec::new();
+    let mut polls = 1;
+    while received.len() < messages.len() {
+        polls = polls % 5 + 1;
+        if let Some(result) = poll_then_drop(server.recv(), polls).await {
+            received.push(result.unwrap().unwrap());
+        }
+    }
+    assert_eq!(received, messages);
+    let mut client = sender.await.unwrap();
+    let closing = tokio::spawn(async move { while server.recv().await.is_some() {} });
+    client.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
+    closing.await.unwrap();
+}
