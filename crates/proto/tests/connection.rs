@@ -98,6 +98,34 @@ mod rfc6455_5_2_base_framing {
     }
 
     #[test]
+    fn messages_before_an_error_can_still_be_answered() {
+        // Autobahn 3.2, 4.1.3, 5.15: a valid message and a bad frame in one read. The error
+        // takes effect after the application took the message, so its echo goes out first.
+        let mut wire = from_client(true, OpCode::Text, b"echo me");
+        wire.extend(frame(true, 0x20, OpCode::Text, b"bad", true));
+        let mut s = server_after(&wire);
+        assert_eq!(s.poll_event(), Ok(Some(Message::text("echo me"))));
+        s.send(Message::text("echo me")).unwrap();
+        assert!(s.poll_event().is_err());
+        let frames = parse_frames(&drain(&mut s));
+        assert_eq!(frames[0].1, b"echo me");
+        assert_eq!(frames[1].0.opcode, OpCode::Close);
+    }
+
+    #[test]
+    fn messages_before_a_close_can_still_be_answered() {
+        let mut wire = from_client(true, OpCode::Text, b"last");
+        wire.extend(from_client(true, OpCode::Close, b"\x03\xe8"));
+        let mut s = server_after(&wire);
+        assert_eq!(s.poll_event(), Ok(Some(Message::text("last"))));
+        s.send(Message::text("last")).unwrap();
+        assert!(matches!(s.poll_event(), Ok(Some(Message::Close(_)))));
+        let frames = parse_frames(&drain(&mut s));
+        assert_eq!(frames[0].1, b"last");
+        assert_eq!(frames[1].0.opcode, OpCode::Close);
+    }
+
+    #[test]
     fn byte_by_byte_input_gives_the_same_messages() {
         let mut wire = from_client(true, OpCode::Text, b"hello");
         wire.extend(from_client(true, OpCode::Binary, &[0u8; 300]));
@@ -396,19 +424,14 @@ mod rfc6455_7_closing {
         c.receive_bytes(t0, &frame(true, 0, OpCode::Text, b"late", false));
         assert_eq!(events(&mut c), vec![Message::text("late")]);
         c.receive_bytes(t0, b"\x88\x02\x03\xe9");
+        let expected = CloseFrame::new(CloseCode::GOING_AWAY, "");
+        assert_eq!(c.poll_event(), Ok(Some(Message::Close(Some(expected)))));
         assert_eq!(c.state(), State::Closed);
         assert!(drain(&mut c).is_empty(), "no second close frame");
         // RFC 6455 7.1.1: the client waits for the server to close TCP...
         assert!(!c.wants_transport_close());
         c.receive_eof();
         assert!(c.wants_transport_close());
-        assert_eq!(
-            c.poll_event(),
-            Ok(Some(Message::Close(Some(CloseFrame::new(
-                CloseCode::GOING_AWAY,
-                ""
-            )))))
-        );
         assert_eq!(c.poll_event(), Ok(None));
     }
 
@@ -417,6 +440,7 @@ mod rfc6455_7_closing {
         let t0 = Instant::now();
         let mut c = client();
         c.receive_bytes(t0, b"\x88\x02\x03\xe8");
+        assert!(matches!(c.poll_event(), Ok(Some(Message::Close(_)))));
         let deadline = c.poll_timeout().unwrap();
         assert_eq!(deadline, t0 + Config::default().close_timeout);
         c.handle_timeout(deadline);

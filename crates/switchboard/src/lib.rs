@@ -1,13 +1,18 @@
 //! Switchboard: WebSocket client and server for tokio.
 #![forbid(unsafe_code)]
 
+pub mod client;
 mod config;
+mod entropy;
 mod error;
+pub mod server;
 mod split;
 mod websocket;
 
+pub use client::client_handshake;
 pub use config::WebSocketConfig;
 pub use error::{Error, Result};
+pub use server::{accept, accept_with, Rejection};
 pub use split::{ReadHalf, WriteHalf};
 pub use websocket::WebSocket;
 

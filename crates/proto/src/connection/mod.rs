@@ -57,6 +57,13 @@ pub enum State {
     Closed,
 }
 
+/// What ends the input, taking effect in order with the messages before it.
+#[derive(Debug)]
+enum EndOfInput {
+    Close(Option<CloseFrame>),
+    Fail(Error),
+}
+
 /// A WebSocket connection after the opening handshake, without I/O.
 ///
 /// Bytes from the transport go in through `receive_*`; messages come out of
@@ -78,6 +85,9 @@ pub struct Connection {
     close_deadline: Option<Instant>,
     transport_close: bool,
     eof: bool,
+    /// What ended the input (the peer's close frame, or a protocol error), waiting until the
+    /// application has taken the messages received before it.
+    end_of_input: Option<EndOfInput>,
     error: Option<Error>,
     /// The latest time the caller told us.
     now: Instant,
@@ -113,6 +123,7 @@ impl Connection {
             close_deadline: None,
             transport_close: false,
             eof: false,
+            end_of_input: None,
             error: None,
             now,
             sending_fragmented: None,
@@ -374,13 +385,32 @@ impl Connection {
     /// `Ok(None)`: nothing until more bytes arrive (or, once [`state`](Self::state) is
     /// [`State::Closed`], nothing ever). After [`Message::Close`] no more messages come.
     /// `Err`: the connection failed; the error is returned again on every later call.
+    ///
+    /// The peer's close frame and protocol errors take effect here, in order: only when every
+    /// message received before them has been returned. Until then the connection is open, so
+    /// the application can still answer those messages (a server echoing a message that was
+    /// followed by a bad frame in the same read sends the echo before its close frame).
     pub fn poll_event(&mut self) -> Result<Option<Message>, Error> {
-        match self.events.pop_front() {
-            Some(message) => Ok(Some(message)),
-            None => match &self.error {
-                Some(error) => Err(error.clone()),
-                None => Ok(None),
-            },
+        if let Some(message) = self.events.pop_front() {
+            return Ok(Some(message));
+        }
+        // The close frame or the protocol error takes effect only now, after the application
+        // has had every message that came before it (and could still answer them).
+        match self.end_of_input.take() {
+            Some(EndOfInput::Close(frame)) => {
+                self.on_close(frame.clone());
+                self.check_eof();
+                return Ok(Some(Message::Close(frame)));
+            }
+            Some(EndOfInput::Fail(error)) => {
+                self.fail(error);
+                self.check_eof();
+            }
+            None => {}
+        }
+        match &self.error {
+            Some(error) => Err(error.clone()),
+            None => Ok(None),
         }
     }
 
@@ -460,30 +490,37 @@ impl Connection {
 
     /// Decodes everything buffered into events.
     fn process(&mut self) {
-        while self.error.is_none() && self.close_received.is_none() {
+        while self.error.is_none() && self.end_of_input.is_none() && self.close_received.is_none() {
             let extension = self.extension.as_deref_mut();
             match self.receiver.next(&self.config.limits, extension) {
                 Ok(Some(Received::Text(text))) => self.events.push_back(Message::Text(text)),
                 Ok(Some(Received::Binary(data))) => self.events.push_back(Message::Binary(data)),
                 Ok(Some(Received::Control(opcode, payload))) => self.on_control(opcode, payload),
                 Ok(None) => break,
-                Err(error) => self.fail(Error::Protocol(error)),
+                Err(error) => self.end_of_input = Some(EndOfInput::Fail(Error::Protocol(error))),
             }
         }
-        if self.error.is_some() || self.close_received.is_some() {
+        if self.error.is_some() || self.end_of_input.is_some() || self.close_received.is_some() {
             // Nothing after the close frame or a failure is processed (RFC 6455 5.5.1); drop it
             // rather than buffer whatever the peer keeps sending until the transport closes.
             self.receiver.buf.clear();
         }
-        if self.eof {
-            if self.state == State::Closed {
-                self.transport_close = true;
-            } else {
-                // RFC 6455 7.1.5: the connection closed without a close frame: 1006.
-                self.state = State::Closed;
-                self.error.get_or_insert(Error::AbnormalClosure);
-                self.transport_close = true;
-            }
+        self.check_eof();
+    }
+
+    /// Once the transport reached end of file and no close frame or error is still waiting
+    /// in the queue: the connection is over.
+    fn check_eof(&mut self) {
+        if !self.eof || self.end_of_input.is_some() {
+            return;
+        }
+        if self.state == State::Closed {
+            self.transport_close = true;
+        } else {
+            // RFC 6455 7.1.5: the connection closed without a close frame: 1006.
+            self.state = State::Closed;
+            self.error.get_or_insert(Error::AbnormalClosure);
+            self.transport_close = true;
         }
     }
 
@@ -501,10 +538,12 @@ impl Connection {
                 self.keepalive.on_pong(&payload, self.now);
                 self.events.push_back(Message::Pong(payload));
             }
-            OpCode::Close => match CloseFrame::parse(payload) {
-                Ok(frame) => self.on_close(frame),
-                Err(error) => self.fail(Error::Protocol(error)),
-            },
+            OpCode::Close => {
+                self.end_of_input = Some(match CloseFrame::parse(payload) {
+                    Ok(frame) => EndOfInput::Close(frame),
+                    Err(error) => EndOfInput::Fail(Error::Protocol(error)),
+                });
+            }
             // The receiver only returns control opcodes here.
             _ => {}
         }
@@ -517,10 +556,9 @@ impl Connection {
             let reply = frame.as_ref().map(|f| CloseFrame::new(f.code, ""));
             self.send_close_frame(reply);
         }
-        self.close_received = Some(frame.clone());
+        self.close_received = Some(frame);
         self.state = State::Closed;
         self.after_closed();
-        self.events.push_back(Message::Close(frame));
     }
 
     /// Fails the connection (RFC 6455 7.1.7): send a close frame with the error's code unless

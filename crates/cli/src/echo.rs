@@ -1,0 +1,81 @@
+//! `switchboard echo`: a WebSocket echo server, the peer for conformance suites and benchmarks.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use switchboard::proto::handshake::Accept;
+use switchboard::{accept_with, WebSocketConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::debug;
+
+use crate::exit;
+use crate::net::{tune, ws_url};
+
+/// Options of `switchboard echo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    listen: SocketAddr,
+    /// Refuse permessage-deflate (it is accepted when a client offers it).
+    #[arg(long)]
+    no_deflate: bool,
+    /// Largest message accepted, in bytes (and largest frame).
+    #[arg(long, default_value_t = 16 << 20)]
+    max_message_size: usize,
+}
+
+pub(crate) async fn run(args: Args) -> ExitCode {
+    let listener = match TcpListener::bind(args.listen).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            return exit::fail(
+                exit::FAILURE,
+                format!("cannot listen on {}: {e}", args.listen),
+            )
+        }
+    };
+    let local = listener.local_addr().unwrap_or(args.listen);
+    let mut config = WebSocketConfig::default();
+    if args.no_deflate {
+        config.compression = None;
+    }
+    config.protocol.limits.max_message_size = args.max_message_size;
+    config.protocol.limits.max_frame_size = args.max_message_size;
+    println!("switchboard echo: listening on {}", ws_url("ws", local));
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let config = config.clone();
+                    tokio::spawn(async move { serve(stream, peer, config).await });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    debug!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return ExitCode::from(exit::OK),
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, config: WebSocketConfig) {
+    tune(&stream);
+    let mut ws = match accept_with(stream, &config, |_| Ok(Accept::default())).await {
+        Ok(ws) => ws,
+        Err(e) => return debug!(%peer, "handshake failed: {e}"),
+    };
+    while let Some(received) = ws.recv().await {
+        match received {
+            Ok(message) if message.is_data() => {
+                if let Err(e) = ws.send(message).await {
+                    return debug!(%peer, "send failed: {e}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return debug!(%peer, "connection failed: {e}"),
+        }
+    }
+}

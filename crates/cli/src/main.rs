@@ -1,0 +1,48 @@
+//! `switchboard`: the WebSocket echo server, client, hub and load tool in one command.
+
+mod connect;
+mod echo;
+mod exit;
+mod net;
+
+use clap::{Parser, Subcommand};
+
+/// Switchboard: a WebSocket stack and real-time messaging server.
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (tracing syntax, e.g. `info`, `switchboard=debug`).
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG", default_value = "warn")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a WebSocket echo server: every text and binary message goes back to its sender.
+    Echo(echo::Args),
+    /// Connect to a WebSocket server: lines from stdin go out, messages come in on stdout.
+    Connect(connect::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Echo(args) => echo::run(args).await,
+            Command::Connect(args) => connect::run(args).await,
+        }
+    })
+}
