@@ -7,6 +7,7 @@
 #   layering  the sans-I/O core depends on no async runtime
 #   tests     unit, property and integration tests (nextest), then doctests
 #   fuzz      every fuzz target for a few seconds (FUZZ_SECONDS, default 10)
+#   autobahn  the Autobahn TestSuite, all cases, server and client roles, strict gate
 #
 # Usage: scripts/test.sh [STAGE...]   (default: all stages)
 set -euo pipefail
@@ -49,12 +50,17 @@ stage_fuzz() {
   scripts/fuzz.sh smoke
 }
 
+stage_autobahn() {
+  step "Autobahn TestSuite, both roles (about 15-20 minutes)"
+  scripts/autobahn.sh all
+}
+
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests fuzz autobahn)
 for stage in "${stages[@]}"; do
   case "$stage" in
-    lint|layering|tests|fuzz) "stage_$stage" ;;
-    *) fail "unknown stage '$stage' (lint, layering, tests, fuzz)" ;;
+    lint|layering|tests|fuzz|autobahn) "stage_$stage" ;;
+    *) fail "unknown stage '$stage' (lint, layering, tests, fuzz, autobahn)" ;;
   esac
 done
 step "all stages passed: ${stages[*]}"
