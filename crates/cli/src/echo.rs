@@ -1,10 +1,13 @@
 //! `switchboard echo`: a WebSocket echo server, the peer for conformance suites and benchmarks.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use switchboard::proto::handshake::Accept;
+use switchboard::server::tls::{self, TlsAcceptor};
 use switchboard::{accept_with, WebSocketConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
 
@@ -23,9 +26,23 @@ pub(crate) struct Args {
     /// Largest message accepted, in bytes (and largest frame).
     #[arg(long, default_value_t = 16 << 20)]
     max_message_size: usize,
+    /// Serve wss:// with this PEM certificate chain (server certificate first).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key (PKCS #8, PKCS #1 or SEC1) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
+    // Load the certificate before binding, so a bad file fails fast with its name.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match tls::acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => return exit::fail(exit::FAILURE, e),
+        },
+        _ => None,
+    };
     let listener = match TcpListener::bind(args.listen).await {
         Ok(listener) => listener,
         Err(e) => {
@@ -42,13 +59,14 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     }
     config.protocol.limits.max_message_size = args.max_message_size;
     config.protocol.limits.max_frame_size = args.max_message_size;
-    println!("switchboard echo: listening on {}", ws_url("ws", local));
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    println!("switchboard echo: listening on {}", ws_url(scheme, local));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let config = config.clone();
-                    tokio::spawn(async move { serve(stream, peer, config).await });
+                    let (config, tls) = (config.clone(), tls.clone());
+                    tokio::spawn(async move { serve(stream, peer, config, tls).await });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -61,9 +79,28 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn serve(stream: TcpStream, peer: SocketAddr, config: WebSocketConfig) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: WebSocketConfig,
+    tls: Option<TlsAcceptor>,
+) {
     tune(&stream);
-    let mut ws = match accept_with(stream, &config, |_| Ok(Accept::default())).await {
+    let Some(tls) = tls else {
+        return echo(stream, peer, &config).await;
+    };
+    // The TLS handshake gets the same bound as the WebSocket one.
+    match tls::accept(&tls, stream, config.handshake_timeout).await {
+        Ok(stream) => echo(stream, peer, &config).await,
+        Err(e) => debug!(%peer, "{e}"),
+    }
+}
+
+async fn echo<S>(stream: S, peer: SocketAddr, config: &WebSocketConfig)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut ws = match accept_with(stream, config, |_| Ok(Accept::default())).await {
         Ok(ws) => ws,
         Err(e) => return debug!(%peer, "handshake failed: {e}"),
     };

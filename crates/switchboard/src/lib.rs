@@ -13,6 +13,7 @@ pub use client::client_handshake;
 pub use config::WebSocketConfig;
 pub use error::{Error, Result};
 pub use server::{accept, accept_with, Rejection};
+pub use server::{Acceptor, OriginPolicy};
 pub use split::{ReadHalf, WriteHalf};
 pub use websocket::WebSocket;
 
