@@ -6,6 +6,7 @@
 #   lint      formatting, clippy -D warnings, rustdoc -D warnings
 #   layering  the sans-I/O core depends on no async runtime
 #   tests     unit, property and integration tests (nextest), then doctests
+#   interop   our server and client against Python websockets, websocket-client and Node ws
 #   fuzz      every fuzz target for a few seconds (FUZZ_SECONDS, default 10)
 #   autobahn  the Autobahn TestSuite, all cases, server and client roles, strict gate
 #
@@ -45,6 +46,48 @@ stage_tests() {
   cargo test --workspace --doc --locked --quiet
 }
 
+stage_interop() {
+  # Third-party peers against our echo server and our client (tests/interop/README.md).
+  # Installs what is missing: Python packages into a venv under target/ (the system Python is
+  # left alone), Node packages with `npm ci`, and python3-venv or Node.js from Debian.
+  local dir=tests/interop venv=target/interop-venv
+  interop_apt() {
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+  }
+  step "interop: Python peers (websockets, websocket-client, pytest) in $venv"
+  command -v python3 >/dev/null || interop_apt python3
+  if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+      # Debian's python3 ships venv without ensurepip: that is the python3-venv package.
+      rm -rf "$venv"
+      interop_apt python3-venv
+      python3 -m venv "$venv"
+    fi
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
+  step "interop: Node peer (ws) with npm ci"
+  if ! command -v node >/dev/null; then
+    interop_apt nodejs npm
+  elif ! command -v npm >/dev/null; then
+    interop_apt npm
+  fi
+  echo "node $(node --version), npm $(npm --version 2>/dev/null)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  step "interop: building switchboard (the echo server) and the interop_client example"
+  # One invocation, so that both builds share one feature resolution and one set of crates.
+  cargo build --release --locked -p switchboard-cli -p switchboard \
+    --bin switchboard --example interop_client
+  step "interop: pytest"
+  local release
+  release="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+  (cd "$dir" && SWITCHBOARD_BIN="$release/switchboard" \
+    SWITCHBOARD_INTEROP_CLIENT="$release/examples/interop_client" \
+    PYTHONDONTWRITEBYTECODE=1 "../../$venv/bin/python" -m pytest -v)
+}
+
 stage_fuzz() {
   step "fuzz targets, ${FUZZ_SECONDS:-10} s each"
   scripts/fuzz.sh smoke
@@ -56,11 +99,11 @@ stage_autobahn() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests fuzz autobahn)
+[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests interop fuzz autobahn)
 for stage in "${stages[@]}"; do
   case "$stage" in
-    lint|layering|tests|fuzz|autobahn) "stage_$stage" ;;
-    *) fail "unknown stage '$stage' (lint, layering, tests, fuzz, autobahn)" ;;
+    lint|layering|tests|interop|fuzz|autobahn) "stage_$stage" ;;
+    *) fail "unknown stage '$stage' (lint, layering, tests, interop, fuzz, autobahn)" ;;
   esac
 done
 step "all stages passed: ${stages[*]}"
