@@ -20,10 +20,11 @@ fail() { printf 'test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
 stage_lint() {
   step "formatting"
   cargo fmt --all -- --check
-  step "clippy"
+  step "clippy (default features, then every feature: hyper, axum, native roots)"
   cargo clippy --workspace --all-targets --locked -- -D warnings
+  cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
   step "rustdoc"
-  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+  RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --locked --quiet
 }
 
 stage_layering() {
@@ -41,9 +42,9 @@ stage_tests() {
   if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
   fi
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --all-features --locked --no-fail-fast
   step "doctests"
-  cargo test --workspace --doc --locked --quiet
+  cargo test --workspace --doc --all-features --locked --quiet
 }
 
 stage_interop() {
