@@ -339,6 +339,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         while self.conn.state() != State::Closed {
             while let Ok(Some(_)) = self.conn.poll_event() {}
+            // The peer's close frame takes effect when its event is taken: the handshake may
+            // have just finished. Reading on would wait for bytes that never come (a client
+            // waits for the server to close the TCP connection first, RFC 6455 7.1.1).
+            if self.conn.state() == State::Closed {
+                break;
+            }
             let _ = self.poll_write_out(cx);
             if self.poll_timer(cx) {
                 continue;

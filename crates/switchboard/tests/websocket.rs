@@ -109,6 +109,19 @@ async fn close_handshake_ends_both_streams_without_error() {
     assert!(matches!(client.send("after").await, Err(Error::Closed)));
 }
 
+#[tokio::test(start_paused = true)]
+async fn server_initiated_close_finishes_without_waiting_for_the_timeout() {
+    // Regression: the server's close() went on reading after the client's close frame had
+    // finished the handshake, and returned only at the 10 s close timeout.
+    let (mut client, mut server) = pair(&config());
+    let client_task = tokio::spawn(async move { while client.recv().await.is_some() {} });
+    let started = tokio::time::Instant::now();
+    server.close(CloseCode::GOING_AWAY, "restart").await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert_eq!(server.close_code(), Some(CloseCode::GOING_AWAY));
+    client_task.await.unwrap();
+}
+
 #[tokio::test]
 async fn sink_close_completes_the_handshake() {
     let (mut client, mut server) = pair(&config());
