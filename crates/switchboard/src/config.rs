@@ -24,8 +24,10 @@ pub struct WebSocketConfig {
     /// Largest read from the transport, in bytes. Default 64 KiB. Reads start small (4 KiB)
     /// and grow while the transport keeps filling them, so idle connections stay cheap.
     pub max_read_size: usize,
-    /// How long the opening handshake may take (TCP and TLS included, for clients).
-    /// Default 10 s.
+    /// How long the opening handshake (the HTTP upgrade exchange) may take. Default 10 s.
+    ///
+    /// A client's DNS, TCP, proxy and TLS steps come before it and have their own bound,
+    /// [`ClientBuilder::connect_timeout`](crate::ClientBuilder::connect_timeout).
     pub handshake_timeout: Duration,
 }
 

@@ -4,6 +4,8 @@ use std::{fmt, io};
 
 use switchboard_proto::{CloseCode, HandshakeError, ProtocolError};
 
+use crate::client::proxy::ProxyError;
+
 /// Everything that can go wrong with a WebSocket connection.
 ///
 /// A normal close is not an error: the stream yields the peer's `Message::Close` and then ends.
@@ -12,7 +14,11 @@ use switchboard_proto::{CloseCode, HandshakeError, ProtocolError};
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum Error {
-    /// The transport failed (connection reset, broken pipe, TLS failure, ...).
+    /// The transport failed (connection reset, broken pipe, TLS failure, ...), or a proxy
+    /// refused to open a tunnel: then the inner error is a [`ProxyError`] (see
+    /// [`proxy_error`](Error::proxy_error)) and its kind says what the refusal means
+    /// (`PermissionDenied`, `ConnectionRefused`, `HostUnreachable`, ...), as it would for a
+    /// direct connection.
     Io(io::Error),
     /// The peer broke the protocol; we sent a close frame with
     /// [`close_code`](ProtocolError::close_code) and closed the connection.
@@ -51,6 +57,16 @@ impl Error {
     }
 }
 
+impl Error {
+    /// The proxy's refusal, if this error is one (a 407, a SOCKS5 reply code, ...).
+    pub fn proxy_error(&self) -> Option<&ProxyError> {
+        match self {
+            Error::Io(e) => e.get_ref()?.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -81,6 +97,12 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<ProxyError> for Error {
+    fn from(e: ProxyError) -> Self {
+        Error::Io(io::Error::new(e.io_kind(), e))
     }
 }
 

@@ -13,6 +13,8 @@ mod websocket;
 
 pub use callbacks::WebSocketApp;
 pub use client::client_handshake;
+pub use client::proxy::{Proxy, ProxyError};
+pub use client::{connect, ClientBuilder, MaybeTlsStream};
 pub use config::WebSocketConfig;
 pub use error::{Error, Result};
 pub use reconnect::Reconnecting;
