@@ -1,0 +1,282 @@
+//! `switchboard connect`: pipe mode against a `switchboard echo` process (ws:// and wss://),
+//! `--echo` against a server in this test, request flags, a proxy, and the exit codes
+//! (0 clean close, 1 bad settings, 2 bad arguments, 3 cannot connect, 4 refused handshake).
+//!
+//! Every process is started here with `kill_on_drop` and waited for within [`BOUND`].
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use switchboard::proto::handshake::Accept;
+use switchboard::{accept_with, CloseCode, Message, WebSocketConfig};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `switchboard connect ARGS` with `input` on stdin and waits for it to exit.
+async fn connect(args: &[&str], input: &str) -> Output {
+    let mut child = switchboard()
+        .arg("connect")
+        .args(args)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(BOUND, child.wait_with_output())
+        .await
+        .expect("switchboard connect did not exit in time")
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `switchboard echo` process and the URL it listens on (from its first stdout line).
+/// Killed when dropped.
+struct EchoProcess {
+    _child: Child,
+    url: String,
+}
+
+async fn echo_process(extra: &[&str]) -> EchoProcess {
+    let mut child = switchboard()
+        .args(["echo", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(BOUND, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("switchboard echo: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    EchoProcess { _child: child, url }
+}
+
+#[tokio::test]
+async fn pipe_mode_prints_the_echoed_lines_and_exits_cleanly() {
+    let echo = echo_process(&[]).await;
+    let output = connect(&[&echo.url], "a\nb\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "a\nb\n");
+    let output = connect(&["--no-deflate", &echo.url], "plain\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "plain\n");
+}
+
+#[tokio::test]
+async fn echo_mode_sends_messages_back_and_exits_0_after_a_clean_close() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let config = WebSocketConfig::default();
+        let mut request = None;
+        let mut ws = accept_with(stream, &config, |r| {
+            request = Some((
+                r.headers().clone(),
+                r.origin().map(str::to_owned),
+                r.subprotocols().to_vec(),
+            ));
+            Ok(Accept::with_subprotocol("v2"))
+        })
+        .await
+        .unwrap();
+        for text in ["one", "two"] {
+            ws.send(text).await.unwrap();
+            assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text(text));
+        }
+        ws.close(CloseCode::NORMAL_CLOSURE, "done").await.unwrap();
+        request.unwrap()
+    });
+    let url = format!("ws://{addr}/");
+    let args = [
+        "--echo",
+        "-H",
+        "Authorization: Bearer xyz",
+        "--header",
+        "X-Trace:1",
+        "--origin",
+        "https://cli.example",
+        "--subprotocol",
+        "v1",
+        "--subprotocol",
+        "v2",
+        &url,
+    ];
+    let output = connect(&args, "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let (headers, origin, subprotocols) = server.await.unwrap();
+    assert_eq!(headers["authorization"], "Bearer xyz");
+    assert_eq!(headers["x-trace"], "1");
+    assert_eq!(origin.as_deref(), Some("https://cli.example"));
+    assert_eq!(subprotocols, ["v1", "v2"]);
+}
+
+#[tokio::test]
+async fn a_refused_handshake_exits_4_and_prints_the_status() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = stream.read(&mut buf).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            .await;
+    });
+    let output = connect(&[&format!("ws://{addr}/nowhere")], "").await;
+    assert_eq!(output.status.code(), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("404 Not Found"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn a_refused_connection_exits_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let output = connect(&[&format!("ws://{addr}/")], "").await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}
+
+#[tokio::test]
+async fn bad_arguments_exit_2_and_bad_settings_exit_1() {
+    for args in [
+        &["-H", "no colon", "ws://127.0.0.1:9/"][..],
+        &["--cert", "c.pem", "wss://127.0.0.1:9/"],
+        &["--key", "k.pem", "wss://127.0.0.1:9/"],
+        &["--insecure", "--ca", "ca.pem", "wss://127.0.0.1:9/"],
+        &["--proxy", "ftp://p", "ws://127.0.0.1:9/"],
+    ] {
+        let output = connect(args, "").await;
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+    for args in [
+        &["http://127.0.0.1:9/"][..],
+        &["-H", "Host: elsewhere", "ws://127.0.0.1:9/"],
+        &["--ca", "/nonexistent/ca.pem", "wss://127.0.0.1:9/"],
+    ] {
+        let output = connect(args, "").await;
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+}
+
+/// Writes a self-signed certificate for localhost and its key; returns (dir, cert, key).
+fn certificate_files(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "switchboard-cli-connect-{tag}-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    (dir, cert, key)
+}
+
+#[tokio::test]
+async fn wss_with_a_ca_file_or_insecure() {
+    let (dir, cert, key) = certificate_files("wss");
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let echo = echo_process(&["--tls-cert", cert, "--tls-key", key]).await;
+    let port = echo.url.rsplit(':').next().unwrap();
+    let by_name = format!("wss://localhost:{port}/");
+
+    let output = connect(&["--ca", cert, &by_name], "secure\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "secure\n");
+
+    // Unknown issuer without --ca: cannot connect.
+    let output = connect(&[&by_name], "").await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("certificate"),
+        "{}",
+        stderr(&output)
+    );
+
+    // --insecure takes the certificate although it is neither trusted nor for 127.0.0.1,
+    // and says so.
+    let by_ip = format!("wss://127.0.0.1:{port}/");
+    let output = connect(&["--insecure", &by_ip], "anyway\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "anyway\n");
+    assert!(stderr(&output).contains("WARNING"), "{}", stderr(&output));
+
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn through_an_http_connect_proxy() {
+    let echo = echo_process(&[]).await;
+    let upstream = echo.url.strip_prefix("ws://").unwrap().to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = listener.local_addr().unwrap();
+    let proxy = tokio::spawn(async move {
+        let (mut client, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(client.read(&mut byte).await.unwrap(), 1);
+            head.push(byte[0]);
+        }
+        let mut server = TcpStream::connect(&upstream).await.unwrap();
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+        String::from_utf8(head).unwrap()
+    });
+    let proxy_url = format!("http://user:pw@{proxy_addr}");
+    let output = connect(&["--proxy", &proxy_url, &echo.url], "proxied\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "proxied\n");
+    let head = proxy.await.unwrap();
+    let target = echo.url.strip_prefix("ws://").unwrap();
+    assert!(
+        head.starts_with(&format!("CONNECT {target} HTTP/1.1\r\n")),
+        "{head}"
+    );
+    assert!(
+        head.contains("Proxy-Authorization: Basic dXNlcjpwdw==\r\n"),
+        "{head}"
+    );
+}
