@@ -116,8 +116,15 @@ async fn server_initiated_close_finishes_without_waiting_for_the_timeout() {
     let (mut client, mut server) = pair(&config());
     let client_task = tokio::spawn(async move { while client.recv().await.is_some() {} });
     let started = tokio::time::Instant::now();
-    server.close(CloseCode::GOING_AWAY, "restart").await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    server
+        .close(CloseCode::GOING_AWAY, "restart")
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(server.close_code(), Some(CloseCode::GOING_AWAY));
     client_task.await.unwrap();
 }
