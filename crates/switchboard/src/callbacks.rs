@@ -87,6 +87,19 @@ impl<'a> WebSocketApp<'a> {
         }
     }
 
+    /// A client for `url` (`ws://` or `wss://`) with the URL client's defaults.
+    pub fn from_url(url: impl Into<String>) -> Self {
+        Self::with_client(crate::ClientBuilder::new(url))
+    }
+
+    /// A client that connects with `client` (its URL, headers, TLS, proxy and timeouts).
+    pub fn with_client(client: crate::ClientBuilder) -> Self {
+        Self::new(move || {
+            let client = client.clone();
+            async move { client.connect().await.map(|(ws, _response)| ws) }
+        })
+    }
+
     /// Sets the backoff, close code policy and queue size. An `on_open` hook in them is
     /// replaced by the [`on_open`](Self::on_open) callback when one is set.
     pub fn options(mut self, options: ReconnectOptions) -> Self {

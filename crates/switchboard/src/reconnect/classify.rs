@@ -45,6 +45,12 @@ pub enum Verdict {
 /// misconfigured client cheap. Each failure is still reported as an event.
 pub fn classify(error: &Error) -> Verdict {
     match error {
+        // A proxy that refuses our credentials will refuse them again; one that is overloaded
+        // or cannot reach the server may not.
+        Error::Io(_) if error.proxy_error().is_some() => match error.proxy_error() {
+            Some(proxy) if proxy.is_transient() => Verdict::Retry,
+            _ => Verdict::Fatal,
+        },
         Error::Io(e) => match e.kind() {
             io::ErrorKind::PermissionDenied
             | io::ErrorKind::InvalidInput
@@ -156,6 +162,28 @@ pub fn classify_close(code: CloseCode) -> Verdict {
 mod tests {
     use super::*;
     use switchboard_proto::ProtocolError;
+
+    #[test]
+    fn proxy_refusals_stop_and_proxy_outages_retry() {
+        use crate::client::proxy::ProxyError;
+        let proxy = |e: ProxyError| Error::Io(io::Error::other(e));
+        assert_eq!(
+            classify(&proxy(ProxyError::AuthenticationFailed)),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(&proxy(ProxyError::AuthenticationRequired)),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(&proxy(ProxyError::Status(StatusCode::FORBIDDEN))),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(&proxy(ProxyError::Status(StatusCode::BAD_GATEWAY))),
+            Verdict::Retry
+        );
+    }
 
     #[test]
     fn close_code_table() {

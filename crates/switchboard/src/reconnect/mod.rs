@@ -48,12 +48,12 @@
 //!
 //! # Connecting to a URL
 //!
-//! The connector is any `FnMut() -> impl Future<Output = Result<WebSocket<S>>>`, called once
-//! per attempt. The URL client (`switchboard::connect` and `ClientBuilder`, being written
-//! alongside this module) plugs in as `Reconnecting::new(move || connect(url.clone()),
-//! options)`; a `Reconnecting::from_url` convenience belongs next to [`Reconnecting::new`]
-//! once it lands. Put connect and handshake timeouts in the connector: the driver waits for
-//! each attempt as long as it takes.
+//! [`Reconnecting::from_url`] and [`Reconnecting::with_client`] connect with the URL client
+//! ([`ClientBuilder`](crate::ClientBuilder): TLS, proxies, headers, connect and handshake
+//! timeouts). Any other transport plugs in through [`Reconnecting::new`], whose connector is
+//! any `FnMut() -> impl Future<Output = Result<WebSocket<S>>>`, called once per attempt; put
+//! connect and handshake timeouts in it: the driver waits for each attempt as long as it
+//! takes.
 //!
 //! # Example
 //!
@@ -316,6 +316,29 @@ pub struct Reconnecting {
 }
 
 impl Reconnecting {
+    /// Starts a client for `url` (`ws://` or `wss://`) with the URL client's defaults.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns its task there).
+    pub fn from_url(url: impl Into<String>, options: ReconnectOptions) -> Self {
+        Self::with_client(crate::ClientBuilder::new(url), options)
+    }
+
+    /// Starts a client that connects with `client` (its URL, headers, TLS, proxy and
+    /// timeouts) now and after every retriable drop.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (it spawns its task there).
+    pub fn with_client(client: crate::ClientBuilder, options: ReconnectOptions) -> Self {
+        let connector = move || {
+            let client = client.clone();
+            async move { client.connect().await.map(|(ws, _response)| ws) }
+        };
+        Self::new(connector, options)
+    }
+
     /// Starts a client that connects with `connector` now and after every retriable drop.
     ///
     /// # Panics
