@@ -36,7 +36,7 @@ pub(crate) struct Args {
     /// Offer this subprotocol (repeatable, most preferred first).
     #[arg(long = "subprotocol", value_name = "NAME")]
     subprotocols: Vec<String>,
-    /// Connect through this proxy: http://[user:password@]host[:port],
+    /// Connect through this proxy: `http://[user:password@]host[:port]`,
     /// socks5://... (we resolve the server's name) or socks5h://... (the proxy does).
     /// Overrides the proxy environment variables.
     #[arg(long, value_name = "URL", value_parser = parse_proxy)]

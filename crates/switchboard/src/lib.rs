@@ -1,5 +1,5 @@
 //! Switchboard: WebSocket client and server for tokio, built on the sans-I/O core
-//! [`switchboard_proto`](proto). Strict RFC 6455 and RFC 7692 (the whole Autobahn TestSuite
+//! [`switchboard_proto`]. Strict RFC 6455 and RFC 7692 (the whole Autobahn TestSuite
 //! passes in both roles), permessage-deflate on by default, keepalive, backpressure, TLS,
 //! proxies, and a client that reconnects by itself.
 //!
