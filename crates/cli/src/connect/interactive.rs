@@ -33,6 +33,8 @@ impl Terminal {
 
 impl Drop for Terminal {
     fn drop(&mut self) {
+        // The editor thread may have left its prompt on the last line: clear it.
+        eprint!("\r\x1b[2K");
         #[cfg(unix)]
         if let Some(saved) = &self.saved {
             let _ = nix::sys::termios::tcsetattr(

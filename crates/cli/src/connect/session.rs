@@ -43,7 +43,7 @@ where
 {
     let mut state = State::default();
     for command in initial {
-        if let Err(e) = state.apply(&mut ws, &output, command).await {
+        if let Err(e) = state.apply(&mut ws, &output, command, true).await {
             return finish(&ws, &state, Some(e));
         }
     }
@@ -54,7 +54,8 @@ where
         tokio::select! {
             command = recv(&mut source), if reading => match command {
                 Some(command) => {
-                    if let Err(e) = state.apply(&mut ws, &output, command).await {
+                    // A typed data line is already on screen, after the prompt.
+                    if let Err(e) = state.apply(&mut ws, &output, command, false).await {
                         return finish(&ws, &state, Some(e));
                     }
                 }
@@ -66,7 +67,7 @@ where
                         None if behaviour.once => {}
                         None => {
                             let normal = Command::Close(CloseCode::NORMAL_CLOSURE, String::new());
-                            if let Err(e) = state.apply(&mut ws, &output, normal).await {
+                            if let Err(e) = state.apply(&mut ws, &output, normal, true).await {
                                 return finish(&ws, &state, Some(e));
                             }
                         }
@@ -79,7 +80,7 @@ where
                     output.note("no message arrived within --wait");
                 }
                 let normal = Command::Close(CloseCode::NORMAL_CLOSURE, String::new());
-                if let Err(e) = state.apply(&mut ws, &output, normal).await {
+                if let Err(e) = state.apply(&mut ws, &output, normal, true).await {
                     return finish(&ws, &state, Some(e));
                 }
             }
@@ -105,11 +106,14 @@ struct State {
 }
 
 impl State {
+    /// Sends what `command` says; `show_data` also shows a text or binary message on the
+    /// screen.
     async fn apply<S>(
         &mut self,
         ws: &mut WebSocket<S>,
         output: &Output,
         command: Command,
+        show_data: bool,
     ) -> Result<(), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
@@ -124,7 +128,9 @@ impl State {
             Command::Help => return Ok(()),
         };
         self.closing = matches!(message, Message::Close(_));
-        output.sent(&message);
+        if show_data || !message.is_data() {
+            output.sent(&message);
+        }
         // Keep reading after our close: replies in flight are still printed, and the stream
         // ends with the server's close frame.
         ws.send(message).await
@@ -150,11 +156,11 @@ impl State {
         if let Err(e) = output.received(&message).await {
             // The reader of our output went away (a closed pipe, an exited --exec child).
             output.note(&format!("cannot write a received message: {e}"));
-            return self.apply(ws, output, Command::Quit).await;
+            return self.apply(ws, output, Command::Quit, true).await;
         }
         if behaviour.once {
             self.got_one = true;
-            return self.apply(ws, output, Command::Quit).await;
+            return self.apply(ws, output, Command::Quit, true).await;
         }
         if behaviour.echo && data && !self.closing {
             return ws.send(message).await;
