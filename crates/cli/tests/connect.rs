@@ -334,7 +334,13 @@ async fn exec_round_trip() {
     // The child's stderr passes through: `cat` prints the echo there and exits at the
     // end of its input, which comes when the connection closes after --wait.
     let output = connect(
-        &["--exec", "echo hi; exec cat >&2", "--wait", "0.3", &echo.url],
+        &[
+            "--exec",
+            "echo hi; exec cat >&2",
+            "--wait",
+            "0.3",
+            &echo.url,
+        ],
         "",
     )
     .await;
