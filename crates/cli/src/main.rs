@@ -23,7 +23,7 @@ enum Command {
     /// Run a WebSocket echo server: every text and binary message goes back to its sender.
     Echo(echo::Args),
     /// Connect to a WebSocket server: lines from stdin go out, messages come in on stdout.
-    Connect(connect::Args),
+    Connect(Box<connect::Args>),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,7 +42,7 @@ fn main() -> std::process::ExitCode {
     runtime.block_on(async {
         match cli.command {
             Command::Echo(args) => echo::run(args).await,
-            Command::Connect(args) => connect::run(args).await,
+            Command::Connect(args) => connect::run(*args).await,
         }
     })
 }

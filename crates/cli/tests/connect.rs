@@ -280,3 +280,184 @@ async fn through_an_http_connect_proxy() {
         "{head}"
     );
 }
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn execute_with_once_prints_the_first_reply_and_exits_0() {
+    let echo = echo_process(&[]).await;
+    let output = connect(&["-x", "first", "-x", "second", "--once", &echo.url], "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "first\n");
+    // Slash commands work in -x; --no-slash sends them as they are.
+    let output = connect(&["-x", "/ping", "-x", "//x", "--once", &echo.url], "").await;
+    assert_eq!(stdout(&output), "/x\n", "{}", stderr(&output));
+    let output = connect(&["--no-slash", "-x", "/ping", "--once", &echo.url], "").await;
+    assert_eq!(stdout(&output), "/ping\n", "{}", stderr(&output));
+    // A bad slash command is a usage error, before connecting.
+    let output = connect(&["-x", "/close nope", &echo.url], "").await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("close code"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn pipe_mode_with_wait_and_binary() {
+    let echo = echo_process(&[]).await;
+    let output = connect(&["--wait", "0.3", "--binary", &echo.url], "x\ny\n").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "x\ny\n");
+}
+
+#[tokio::test]
+async fn exec_round_trip() {
+    let echo = echo_process(&[]).await;
+    // The child prints two lines (sent), reads the two echoes on its stdin and writes them to
+    // a file, then exits: the connection closes normally.
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-exec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("received");
+    let script = format!(
+        "printf 'one\\ntwo\\n'; head -n 2 > {}",
+        file.to_str().unwrap()
+    );
+    let output = connect(&["--exec", &script, &echo.url], "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "one\ntwo\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // The child's stderr passes through: `cat` prints the echo there and exits at the
+    // end of its input, which comes when the connection closes after --wait.
+    let output = connect(
+        &[
+            "--exec",
+            "echo hi; exec cat >&2",
+            "--wait",
+            "0.3",
+            &echo.url,
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "hi\n");
+}
+
+#[tokio::test]
+async fn trace_shows_the_handshake_and_frames_and_close_4000_exits_0() {
+    let echo = echo_process(&[]).await;
+    let args = ["--trace", "-x", "hello", "-x", "/close 4000 bye", &echo.url];
+    let output = connect(&args, "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let trace = stderr(&output);
+    for expected in [
+        "trace: > GET / HTTP/1.1",
+        "trace: < HTTP/1.1 101 Switching Protocols",
+        "trace: > frame text fin=1 rsv=000 len=5 masked=",
+        "trace: < frame text fin=1 rsv=000 len=5 unmasked \"hello\"",
+        "code=4000 reason=\"bye\"",
+        "trace: < frame close fin=1 rsv=000 len=2 unmasked code=4000",
+    ] {
+        assert!(trace.contains(expected), "{expected:?} missing in\n{trace}");
+    }
+}
+
+#[tokio::test]
+async fn a_server_close_with_an_error_code_exits_5() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = switchboard::accept(stream).await.unwrap();
+        ws.close(CloseCode::from(4001), "go away").await.unwrap();
+    });
+    let output = connect(&["--once", &format!("ws://{addr}/")], "").await;
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("4001 go away"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn reconnect_connects_and_ends_on_a_normal_close() {
+    let echo = echo_process(&[]).await;
+    let output = connect(&["--reconnect", "-x", "again", "--once", &echo.url], "").await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "again\n");
+}
+
+/// Interactive mode in a real terminal, if tmux is installed.
+#[tokio::test]
+async fn interactive_smoke_test_in_tmux() {
+    let tmux_ok = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tmux_ok {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let echo = echo_process(&[]).await;
+    let session = format!("switchboard-test-{}", std::process::id());
+    let command = format!(
+        "{} connect {}; echo EXIT=$?; sleep 30",
+        env!("CARGO_BIN_EXE_switchboard"),
+        echo.url
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let started = tmux(&[
+        "new-session",
+        "-d",
+        "-s",
+        &session,
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    if !started.status.success() {
+        eprintln!(
+            "skipped: tmux cannot start a session here: {}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+        return;
+    }
+    let screen = |session: &str| {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", session]).stdout).into_owned()
+    };
+    let wait_for = |text: &str| {
+        for _ in 0..100 {
+            if screen(&session).contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = tmux(&["kill-session", "-t", &session]);
+        panic!("{text:?} never appeared:\n{}", screen(&session));
+    };
+    wait_for("* connected");
+    for keys in ["hello", "/ping x", "/close 4000 bye"] {
+        tmux(&["send-keys", "-t", &session, "-l", keys]);
+        tmux(&["send-keys", "-t", &session, "Enter"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_for("EXIT=0");
+    let text = screen(&session);
+    let _ = tmux(&["kill-session", "-t", &session]);
+    for expected in ["< hello", "< (pong) x", "> (close 4000) bye"] {
+        assert!(text.contains(expected), "{expected:?} missing in\n{text}");
+    }
+}

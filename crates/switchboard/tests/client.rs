@@ -265,3 +265,78 @@ async fn connect_timeout_covers_a_proxy_that_never_answers() {
     })
     .await;
 }
+
+/// Counts the bytes each way, to show the wrapper carries the whole connection.
+struct Counting {
+    inner: switchboard::MaybeTlsStream,
+    read: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    written: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl tokio::io::AsyncRead for Counting {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        self.read.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for Counting {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let poll = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if let std::task::Poll::Ready(Ok(n)) = poll {
+            self.written
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        poll
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn connect_wrapped_runs_the_handshake_and_frames_through_the_wrapper() {
+    bounded(async {
+        let (addr, _seen) = echo_server().await;
+        let read = std::sync::Arc::default();
+        let written = std::sync::Arc::default();
+        let (mut ws, _) = ClientBuilder::new(format!("ws://{addr}/"))
+            .connect_wrapped(|inner| Counting {
+                inner,
+                read: std::sync::Arc::clone(&read),
+                written: std::sync::Arc::clone(&written),
+            })
+            .await
+            .unwrap();
+        let after_handshake = written.load(std::sync::atomic::Ordering::Relaxed);
+        // The request head went through the wrapper.
+        assert!(after_handshake > 100, "{after_handshake}");
+        assert!(read.load(std::sync::atomic::Ordering::Relaxed) > 100);
+        ws.send("hello").await.unwrap();
+        assert_eq!(ws.recv().await.unwrap().unwrap(), Message::text("hello"));
+        // A masked 5-byte frame: 2 header bytes, 4 mask bytes, 5 payload bytes (or fewer
+        // if compressed, but some).
+        assert!(written.load(std::sync::atomic::Ordering::Relaxed) > after_handshake);
+    })
+    .await;
+}

@@ -6,6 +6,7 @@ use http::header::{HeaderName, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORI
 use http::{Response, Uri};
 use switchboard_proto::entropy::Entropy;
 use switchboard_proto::handshake::{parse_url, ClientHandshake, ClientOptions};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -266,13 +267,40 @@ impl ClientBuilder {
     /// Dropping the future abandons the attempt and closes whatever was connected so far;
     /// nothing is left behind. Calling again starts from the beginning.
     pub async fn connect(&self) -> Result<(WebSocket<MaybeTlsStream>, Response<()>)> {
+        self.connect_wrapped(|transport| transport).await
+    }
+
+    /// Connects as [`connect`](Self::connect) does, but runs the opening handshake and the
+    /// connection over `wrap(transport)`: the stream after TCP, the proxy and TLS, so the
+    /// wrapper sees the plaintext HTTP upgrade and WebSocket frames. For tracing and
+    /// byte counting; the wrapper must pass the bytes through unchanged.
+    ///
+    /// ```no_run
+    /// use switchboard::{ClientBuilder, MaybeTlsStream};
+    ///
+    /// # async fn run() -> switchboard::Result<()> {
+    /// // Any AsyncRead + AsyncWrite + Unpin wrapper works; this one just boxes the stream.
+    /// let (ws, _response) = ClientBuilder::new("ws://127.0.0.1:9001/")
+    ///     .connect_wrapped(|transport: MaybeTlsStream| Box::new(transport))
+    ///     .await?;
+    /// # drop(ws); Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// As for [`connect`](Self::connect).
+    pub async fn connect_wrapped<S, F>(&self, wrap: F) -> Result<(WebSocket<S>, Response<()>)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        F: FnOnce(MaybeTlsStream) -> S,
+    {
         let mut entropy = secure_entropy();
         let plan = self.plan(&mut entropy)?;
         let deadline = Instant::now() + self.connect_timeout;
         let transport = tokio::time::timeout_at(deadline, open(&plan, deadline))
             .await
             .map_err(|_| Error::Timeout("connect"))??;
-        run_handshake(transport, plan.handshake, entropy, &self.config).await
+        run_handshake(wrap(transport), plan.handshake, entropy, &self.config).await
     }
 
     fn plan(&self, entropy: &mut dyn Entropy) -> Result<Plan> {
