@@ -136,10 +136,8 @@ fn nice_ceiling(value: f64) -> f64 {
 
 fn format_us(us: f64) -> String {
     if us >= 1_000.0 {
-        format!("{:.3} ms", us / 1_000.0)
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .replace(". ms", " ms")
+        let ms = format!("{:.3}", us / 1_000.0);
+        format!("{} ms", ms.trim_end_matches('0').trim_end_matches('.'))
     } else {
         format!("{us:.0} µs")
     }
