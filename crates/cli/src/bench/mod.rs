@@ -39,11 +39,6 @@ use dial::Target;
 use echo::Payload;
 use stats::{parse_duration, ConnStats};
 
-/// Connection attempts in progress at once. A server's listen backlog (often 128 to 4096)
-/// overflows when tens of thousands of SYNs arrive together, and the kernel then retries
-/// after a second or more, which would be measured as handshake latency.
-const MAX_CONNECTING: usize = 256;
-
 /// Options of `switchboard bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -80,6 +75,11 @@ pub(crate) struct Args {
     /// Open at most this many connections per second.
     #[arg(long, value_name = "PER_SECOND")]
     connect_rate: Option<f64>,
+    /// Connection attempts in progress at once. More than the server's listen backlog (128
+    /// for many servers, `switchboard echo` included) overflows it; the kernel then drops
+    /// SYNs and the client retries a second later, which shows up as 1 s handshakes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    connect_concurrency: u32,
     /// Open the connections and hold them, sending nothing (to measure a server's memory per
     /// connection). On 127.x targets each connection gets its own source address in
     /// 127.0.0.0/8, so tens of thousands do not run out of ports.
@@ -203,7 +203,7 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         idle: args.idle,
         start: Instant::now(),
         connect_rate: args.connect_rate.filter(|rate| *rate > 0.0),
-        gate: Semaphore::new(MAX_CONNECTING),
+        gate: Semaphore::new(args.connect_concurrency as usize),
     });
     let bar = progress_bar(args.quiet, u64::from(args.connections));
 
