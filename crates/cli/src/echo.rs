@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// The PEM private key (PKCS #8, PKCS #1 or SEC1) of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Echo raw TCP instead of WebSocket: every byte goes back as it came. The baseline that
+    /// `switchboard bench --raw-tcp` measures, to show what the load generator can drive.
+    #[arg(long, conflicts_with_all = ["tls_cert", "no_deflate"])]
+    raw_tcp: bool,
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
@@ -53,6 +57,10 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         }
     };
     let local = listener.local_addr().unwrap_or(args.listen);
+    if args.raw_tcp {
+        println!("switchboard echo: listening on tcp://{local}");
+        return raw_tcp(listener).await;
+    }
     let mut config = WebSocketConfig::default();
     if args.no_deflate {
         config.compression = None;
@@ -70,6 +78,30 @@ pub(crate) async fn run(args: Args) -> ExitCode {
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
+                    debug!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = tokio::signal::ctrl_c() => return ExitCode::from(exit::OK),
+        }
+    }
+}
+
+/// The raw TCP echo: one task per connection copying what it reads back to the sender.
+async fn raw_tcp(listener: TcpListener) -> ExitCode {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((mut stream, peer)) => {
+                    tune(&stream);
+                    tokio::spawn(async move {
+                        let (mut reader, mut writer) = stream.split();
+                        if let Err(e) = tokio::io::copy(&mut reader, &mut writer).await {
+                            debug!(%peer, "raw TCP echo ended: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
                     debug!("accept failed: {e}");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }

@@ -1,5 +1,6 @@
 //! `switchboard`: the WebSocket echo server, client, hub and load tool in one command.
 
+mod bench;
 mod connect;
 mod echo;
 mod exit;
@@ -24,6 +25,9 @@ enum Command {
     Echo(echo::Args),
     /// Connect to a WebSocket server: lines from stdin go out, messages come in on stdout.
     Connect(Box<connect::Args>),
+    /// Measure a WebSocket server: echo load (messages/s, MB/s, latency percentiles), connect
+    /// rate, or idle connections held open.
+    Bench(bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +36,11 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
+    let command = match cli.command {
+        // The bench sizes its own runtime (--threads).
+        Command::Bench(args) => return bench::main(args),
+        command => command,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -40,9 +49,10 @@ fn main() -> std::process::ExitCode {
         Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
     };
     runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(*args).await,
+            Command::Bench(args) => bench::main(args),
         }
     })
 }

@@ -1,0 +1,274 @@
+//! Echo load: each connection keeps `pipeline` messages in flight, and for every echo it
+//! receives checks it, records its round-trip time and sends the next one.
+//!
+//! Latency comes from a per-connection FIFO of send instants: an echo server answers in
+//! order, so the front of the FIFO is the message being answered. The FIFO also holds what
+//! was sent, so every echo is compared byte for byte (a mismatch counts as an error).
+//!
+//! A connection's loop runs in one task and never waits on anything but its socket: after
+//! an echo it also takes every further echo already buffered (`now_or_never`), queues one
+//! new message per echo and writes them all in one flush, so with deep pipelines the load
+//! generator makes as few system calls as it can.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use switchboard::{CloseCode, MaybeTlsStream, Message, WebSocket};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::stats::{record, ConnStats};
+use super::Plan;
+
+/// How long closing a connection at the end may take before it is dropped.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The messages a run sends: all `size` bytes long, text or binary.
+#[derive(Debug, Clone)]
+pub(crate) struct Payload {
+    binary: bool,
+    /// The letter pattern every message starts from.
+    template: Bytes,
+}
+
+impl Payload {
+    pub(crate) fn new(size: usize, binary: bool) -> Self {
+        let template: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+        Self {
+            binary,
+            template: template.into(),
+        }
+    }
+
+    /// Message number `seq`: the letter pattern with `seq` in hexadecimal at the start (as
+    /// many of its low digits as fit), so an echo of the wrong message or a corrupted one
+    /// differs. ASCII only, so it is valid UTF-8 for text messages.
+    pub(crate) fn bytes(&self, seq: u64) -> Bytes {
+        let mut buffer = BytesMut::from(&self.template[..]);
+        let digits = buffer.len().min(16);
+        for (i, byte) in buffer[..digits].iter_mut().rev().enumerate() {
+            *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
+        }
+        buffer.freeze()
+    }
+
+    /// The message carrying `bytes`.
+    fn wrap(&self, bytes: Bytes) -> Message {
+        if self.binary {
+            return Message::Binary(bytes);
+        }
+        // ASCII by construction (see `bytes`), so the error path is never taken.
+        match switchboard::Utf8Bytes::try_from(bytes) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::binary(Bytes::new()),
+        }
+    }
+}
+
+/// One connection's bookkeeping, shared by the WebSocket and raw TCP loops.
+struct Tracker {
+    payload: Payload,
+    plan: Plan,
+    seq: u64,
+    in_flight: VecDeque<(Instant, Bytes)>,
+    stats: ConnStats,
+}
+
+impl Tracker {
+    fn new(payload: Payload, plan: Plan, pipeline: usize) -> Self {
+        Self {
+            payload,
+            plan,
+            seq: 0,
+            in_flight: VecDeque::with_capacity(pipeline),
+            stats: ConnStats::new(),
+        }
+    }
+
+    /// The next message's bytes, remembered as sent now.
+    fn next(&mut self, now: Instant) -> Bytes {
+        let bytes = self.payload.bytes(self.seq);
+        self.seq += 1;
+        if self.plan.measuring(now) {
+            self.stats.sent += 1;
+            self.stats.bytes_sent += bytes.len() as u64;
+        }
+        self.in_flight.push_back((now, bytes.clone()));
+        bytes
+    }
+
+    /// The next message, remembered as sent now.
+    fn next_message(&mut self, now: Instant) -> Message {
+        let bytes = self.next(now);
+        self.payload.wrap(bytes)
+    }
+
+    /// Checks an echo against the oldest message in flight and records it. Returns false if
+    /// the connection should stop (an echo nobody sent).
+    fn echoed(&mut self, echo: &[u8], now: Instant) -> bool {
+        let Some((sent_at, sent)) = self.in_flight.pop_front() else {
+            self.stats.error("received a message that was never sent");
+            return false;
+        };
+        if self.plan.measuring(now) {
+            self.stats.received += 1;
+            self.stats.bytes_received += echo.len() as u64;
+            record(&mut self.stats.latency, now - sent_at);
+        }
+        if echo != sent.as_ref() {
+            self.stats.error(format!(
+                "echo differs from what was sent ({} bytes sent, {} received)",
+                sent.len(),
+                echo.len()
+            ));
+        }
+        self.plan.progress.add();
+        true
+    }
+}
+
+/// Runs the echo load on an open WebSocket until `plan.end`, then closes it.
+pub(crate) async fn websocket(
+    mut ws: WebSocket<MaybeTlsStream>,
+    payload: Payload,
+    pipeline: usize,
+    plan: Plan,
+) -> ConnStats {
+    let mut tracker = Tracker::new(payload, plan.clone(), pipeline);
+    if let Err(e) = websocket_loop(&mut ws, &mut tracker, pipeline, &plan).await {
+        tracker.stats.error(e);
+        return tracker.stats;
+    }
+    // Echoes still in flight are discarded by the closing handshake.
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(CloseCode::NORMAL_CLOSURE, "")).await;
+    tracker.stats
+}
+
+async fn websocket_loop(
+    ws: &mut WebSocket<MaybeTlsStream>,
+    tracker: &mut Tracker,
+    pipeline: usize,
+    plan: &Plan,
+) -> Result<(), String> {
+    let now = Instant::now();
+    for _ in 0..pipeline {
+        let message = tracker.next_message(now);
+        ws.queue(message).map_err(|e| e.to_string())?;
+    }
+    ws.flush().await.map_err(|e| e.to_string())?;
+    let deadline = tokio::time::sleep_until(plan.end.into());
+    tokio::pin!(deadline);
+    loop {
+        let mut received = tokio::select! {
+            biased;
+            () = &mut deadline => return Ok(()),
+            received = ws.recv() => received,
+        };
+        // Take this echo and every one already buffered, then write all the replies at once.
+        loop {
+            let message = match received {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return Err(format!("connection failed: {e}")),
+                None => return Err("the server closed the connection".into()),
+            };
+            match message {
+                Message::Text(_) | Message::Binary(_) => {
+                    let now = Instant::now();
+                    if !tracker.echoed(message.as_bytes(), now) {
+                        return Err("protocol confusion".into());
+                    }
+                    let message = tracker.next_message(now);
+                    ws.queue(message).map_err(|e| e.to_string())?;
+                }
+                Message::Close(frame) => {
+                    return Err(format!("the server closed the connection: {frame:?}"))
+                }
+                Message::Ping(_) | Message::Pong(_) => {}
+            }
+            // `recv` is cancel-safe, so polling it once and dropping it loses nothing.
+            match ws.recv().now_or_never() {
+                Some(next) => received = next,
+                None => break,
+            }
+        }
+        ws.flush().await.map_err(|e| e.to_string())?;
+    }
+}
+
+/// Runs the echo load over raw TCP until `plan.end`. Framing is fixed-size: every message is
+/// `payload.size` bytes each way, which is all an echo needs.
+pub(crate) async fn raw_tcp(
+    mut stream: TcpStream,
+    payload: Payload,
+    pipeline: usize,
+    plan: Plan,
+) -> ConnStats {
+    let mut tracker = Tracker::new(payload, plan.clone(), pipeline);
+    if let Err(e) = raw_tcp_loop(&mut stream, &mut tracker, pipeline, &plan).await {
+        tracker.stats.error(e);
+    }
+    tracker.stats
+}
+
+async fn raw_tcp_loop(
+    stream: &mut TcpStream,
+    tracker: &mut Tracker,
+    pipeline: usize,
+    plan: &Plan,
+) -> Result<(), String> {
+    let size = tracker.payload.template.len().max(1);
+    let mut out = BytesMut::with_capacity(size * pipeline);
+    let mut input = BytesMut::with_capacity((size * pipeline).max(64 << 10));
+    let now = Instant::now();
+    for _ in 0..pipeline {
+        out.extend_from_slice(&tracker.next(now));
+    }
+    stream.write_all(&out).await.map_err(|e| e.to_string())?;
+    out.clear();
+    let deadline = tokio::time::sleep_until(plan.end.into());
+    tokio::pin!(deadline);
+    loop {
+        let read = tokio::select! {
+            biased;
+            () = &mut deadline => return Ok(()),
+            read = stream.read_buf(&mut input) => read.map_err(|e| e.to_string())?,
+        };
+        if read == 0 {
+            return Err("the server closed the connection".into());
+        }
+        let now = Instant::now();
+        while input.len() >= size {
+            let echo = input.split_to(size);
+            if !tracker.echoed(&echo, now) {
+                return Err("protocol confusion".into());
+            }
+            out.extend_from_slice(&tracker.next(now));
+        }
+        if input.capacity() < size {
+            input.reserve(size.max(64 << 10));
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await.map_err(|e| e.to_string())?;
+            out.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_carry_their_sequence_number_and_are_ascii() {
+        let payload = Payload::new(20, false);
+        assert_eq!(&payload.bytes(0x2a)[..], b"000000000000002aqrst");
+        let short = Payload::new(4, true);
+        assert_eq!(&short.bytes(0x12345)[..], b"2345");
+        assert_ne!(short.bytes(1), short.bytes(2));
+        assert!(payload.bytes(u64::MAX).is_ascii());
+        assert!(matches!(payload.wrap(payload.bytes(1)), Message::Text(_)));
+        assert!(matches!(short.wrap(short.bytes(1)), Message::Binary(_)));
+    }
+}

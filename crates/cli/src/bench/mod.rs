@@ -1,0 +1,397 @@
+//! `switchboard bench`: a load generator for WebSocket servers.
+//!
+//! ```text
+//! mod.rs     options; the run: open every connection (dial.rs), then warm up and measure
+//!            (echo.rs) or hold them (idle.rs), then merge what each connection measured
+//! dial.rs    TCP from spread loopback source addresses, the WebSocket handshake, wss://
+//! echo.rs    the echo load over WebSocket and over raw TCP (calibration)
+//! idle.rs    holding connections open
+//! stats.rs   per-connection counters and HDR latency histograms
+//! report.rs  the table and the JSON object
+//! plot.rs    the latency distribution as an SVG chart
+//! ```
+//!
+//! Each connection is one task on a multi-thread runtime. Connections open first (their
+//! TCP connect plus handshake times go into a histogram); when every attempt has finished,
+//! one shared [`Plan`] starts the warm-up and the measured window at the same instant for all.
+
+mod dial;
+mod echo;
+mod idle;
+mod plot;
+mod report;
+mod stats;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use switchboard::WebSocketConfig;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::exit;
+use dial::Target;
+use echo::Payload;
+use stats::{parse_duration, ConnStats};
+
+/// Options of `switchboard bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The server, as a ws:// or wss:// URL.
+    #[arg(required_unless_present = "raw_tcp", conflicts_with = "raw_tcp")]
+    url: Option<String>,
+    /// Drive a raw TCP echo server at HOST:PORT instead, with the same message sizes
+    /// (fixed-size framing); `switchboard echo --raw-tcp` is one. Shows how much load the
+    /// tool itself can generate.
+    #[arg(long, value_name = "HOST:PORT")]
+    raw_tcp: Option<String>,
+    /// Connections to open.
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    connections: u32,
+    /// Message size in bytes.
+    #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    size: u32,
+    /// Send binary messages (text by default).
+    #[arg(long)]
+    binary: bool,
+    /// Messages in flight per connection.
+    #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pipeline: u32,
+    /// How long to measure (after the warm-up), e.g. 10s, 500ms, 2m. In --idle mode: how long
+    /// to hold the connections.
+    #[arg(short, long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Load sent before measuring starts, excluded from the results.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Worker threads of the load generator [default: one per core].
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+    /// Open at most this many connections per second.
+    #[arg(long, value_name = "PER_SECOND")]
+    connect_rate: Option<f64>,
+    /// Connection attempts in progress at once. More than the server's listen backlog (128
+    /// for many servers, `switchboard echo` included) overflows it; the kernel then drops
+    /// SYNs and the client retries a second later, which shows up as 1 s handshakes.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    connect_concurrency: u32,
+    /// Open the connections and hold them, sending nothing (to measure a server's memory per
+    /// connection). On 127.x targets each connection gets its own source address in
+    /// 127.0.0.0/8, so tens of thousands do not run out of ports.
+    #[arg(long)]
+    idle: bool,
+    /// Offer permessage-deflate (off by default: it measures the compressor, not the server).
+    #[arg(long)]
+    deflate: bool,
+    /// DANGEROUS outside tests: do not verify a wss:// server's certificate.
+    #[arg(long)]
+    insecure: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Write the latency distribution chart to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<PathBuf>,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// The timeline every connection follows once all are open.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Echoes received before this are not counted.
+    pub(crate) warmup_end: Instant,
+    /// Connections stop here.
+    pub(crate) end: Instant,
+    /// Echoes received so far, for the progress bar.
+    pub(crate) progress: Arc<Counter>,
+}
+
+impl Plan {
+    /// Whether `now` is in the measured window.
+    pub(crate) fn measuring(&self, now: Instant) -> bool {
+        now >= self.warmup_end && now < self.end
+    }
+}
+
+/// A shared counter of echoes for the progress bar.
+#[derive(Debug, Default)]
+pub(crate) struct Counter(AtomicU64);
+
+impl Counter {
+    pub(crate) fn add(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// It could not be opened (reported when it happened).
+    Failed,
+    /// Idle mode: held to the end, or lost with this reason.
+    Held(Result<(), String>),
+    /// Echo mode: what it measured.
+    Echo(ConnStats),
+}
+
+/// Runs `switchboard bench` on its own runtime, sized by `--threads`.
+pub(crate) fn main(args: Args) -> ExitCode {
+    // Tens of thousands of connections need as many descriptors: take all the hard limit allows.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(run(args, threads))
+}
+
+/// Everything the connection tasks share.
+struct Shared {
+    target: Target,
+    config: WebSocketConfig,
+    payload: Payload,
+    pipeline: usize,
+    idle: bool,
+    start: Instant,
+    connect_rate: Option<f64>,
+    gate: Semaphore,
+}
+
+async fn run(args: Args, threads: usize) -> ExitCode {
+    let mut config = WebSocketConfig::default();
+    if !args.deflate {
+        config.compression = None;
+    }
+    let size = args.size as usize;
+    let limits = &mut config.protocol.limits;
+    limits.max_message_size = limits.max_message_size.max(size);
+    limits.max_frame_size = limits.max_frame_size.max(size);
+    let target = match Target::resolve(
+        args.url.as_deref(),
+        args.raw_tcp.as_deref(),
+        &config,
+        args.insecure,
+    )
+    .await
+    {
+        Ok(target) => target,
+        Err(e) => return exit::fail(exit::FAILURE, e),
+    };
+    let shared = Arc::new(Shared {
+        target,
+        config,
+        payload: Payload::new(size, args.binary),
+        pipeline: args.pipeline as usize,
+        idle: args.idle,
+        start: Instant::now(),
+        connect_rate: args.connect_rate.filter(|rate| *rate > 0.0),
+        gate: Semaphore::new(args.connect_concurrency as usize),
+    });
+    let bar = progress_bar(args.quiet, u64::from(args.connections));
+
+    // Open every connection; each then waits for the plan.
+    let (plan_tx, plan_rx) = watch::channel(None::<Plan>);
+    let (opened_tx, mut opened_rx) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    for index in 0..args.connections as usize {
+        let (shared, opened, plan) = (shared.clone(), opened_tx.clone(), plan_rx.clone());
+        tasks.spawn(connection(index, shared, opened, plan));
+    }
+    drop(opened_tx);
+    let mut connect = report::ConnectPhase::new(u64::from(args.connections));
+    while let Some(opened) = opened_rx.recv().await {
+        connect.add(opened);
+        bar.inc(1);
+    }
+    connect.finish(shared.start.elapsed());
+    if connect.out_of_files {
+        eprintln!(
+            "switchboard: out of file descriptors (EMFILE); raise the limit with `ulimit -n` \
+             (the hard limit is {})",
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(_, hard)| hard)
+        );
+    }
+
+    // Warm up and measure (or hold), all connections on one clock.
+    let warmup = if args.idle {
+        Duration::ZERO
+    } else {
+        args.warmup
+    };
+    let now = Instant::now();
+    let plan = Plan {
+        warmup_end: now + warmup,
+        end: now + warmup + args.duration,
+        progress: Arc::default(),
+    };
+    let _ = plan_tx.send(Some(plan.clone()));
+    let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone(), args.idle));
+    let mut merged = ConnStats::new();
+    let mut held = report::Held::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(Outcome::Echo(stats)) => merged.merge(&stats),
+            Ok(Outcome::Held(result)) => held.add(result),
+            Ok(Outcome::Failed) => {}
+            Err(e) => merged.error(format!("connection task failed: {e}")),
+        }
+    }
+    ticker.abort();
+    bar.finish_and_clear();
+
+    let report = report::Report::new(report::Inputs {
+        target: shared.target.describe(),
+        raw_tcp: shared.target.is_raw_tcp(),
+        idle: args.idle,
+        connections: args.connections,
+        size: args.size,
+        binary: args.binary,
+        pipeline: args.pipeline,
+        duration: args.duration,
+        warmup,
+        threads,
+        connect,
+        held,
+        stats: &merged,
+    });
+    if args.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    if let Some(path) = &args.plot {
+        let svg = plot::svg(&merged.latency, &report.title());
+        if let Err(e) = std::fs::write(path, svg) {
+            return exit::fail(
+                exit::FAILURE,
+                format!("cannot write {}: {e}", path.display()),
+            );
+        }
+    }
+    if report.connect.opened == 0 {
+        return exit::fail(exit::CONNECT_FAILED, "no connection could be opened");
+    }
+    ExitCode::from(exit::OK)
+}
+
+/// One connection, from opening it to its outcome.
+async fn connection(
+    index: usize,
+    shared: Arc<Shared>,
+    opened: mpsc::UnboundedSender<Result<Duration, String>>,
+    mut plan: watch::Receiver<Option<Plan>>,
+) -> Outcome {
+    if let Some(rate) = shared.connect_rate {
+        let at = shared.start + Duration::from_secs_f64(index as f64 / rate);
+        tokio::time::sleep_until(at.into()).await;
+    }
+    let Ok(permit) = shared.gate.acquire().await else {
+        return Outcome::Failed;
+    };
+    let started = Instant::now();
+    let transport = if shared.target.is_raw_tcp() {
+        shared.target.dial_tcp(index).await.map(Transport::Tcp)
+    } else {
+        let ws = shared.target.dial_ws(index, &shared.config).await;
+        ws.map(|ws| Transport::Ws(Box::new(ws)))
+    };
+    drop(permit);
+    let transport = match transport {
+        Ok(transport) => {
+            let _ = opened.send(Ok(started.elapsed()));
+            transport
+        }
+        Err(e) => {
+            let _ = opened.send(Err(e));
+            return Outcome::Failed;
+        }
+    };
+    drop(opened);
+    let plan = match plan.wait_for(Option::is_some).await {
+        Ok(plan) => plan.clone(),
+        Err(_) => return Outcome::Failed,
+    };
+    let Some(plan) = plan else {
+        return Outcome::Failed;
+    };
+    let (payload, pipeline) = (shared.payload.clone(), shared.pipeline);
+    match (transport, shared.idle) {
+        (Transport::Ws(ws), true) => Outcome::Held(idle::websocket(*ws, plan).await),
+        (Transport::Tcp(stream), true) => Outcome::Held(idle::raw_tcp(stream, plan).await),
+        (Transport::Ws(ws), false) => {
+            Outcome::Echo(echo::websocket(*ws, payload, pipeline, plan).await)
+        }
+        (Transport::Tcp(stream), false) => {
+            Outcome::Echo(echo::raw_tcp(stream, payload, pipeline, plan).await)
+        }
+    }
+}
+
+enum Transport {
+    Ws(Box<switchboard::WebSocket<switchboard::MaybeTlsStream>>),
+    Tcp(tokio::net::TcpStream),
+}
+
+fn progress_bar(quiet: bool, connections: u64) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(connections);
+    if let Ok(style) =
+        ProgressStyle::with_template("{prefix:>10} [{bar:40.cyan/blue}] {pos}/{len} {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix("connecting");
+    bar
+}
+
+/// Moves the bar through the warm-up and the measured window, with the current echo rate.
+async fn show_progress(bar: ProgressBar, plan: Plan, idle: bool) {
+    let total = plan.end.saturating_duration_since(Instant::now());
+    bar.set_length(u64::try_from(total.as_millis()).unwrap_or(u64::MAX).max(1));
+    bar.set_position(0);
+    let begin = Instant::now();
+    let mut last = (begin, 0);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tick.tick().await;
+        let now = Instant::now();
+        let elapsed = u64::try_from(now.duration_since(begin).as_millis()).unwrap_or(u64::MAX);
+        bar.set_position(elapsed);
+        if idle {
+            bar.set_prefix("holding");
+            continue;
+        }
+        bar.set_prefix(if now < plan.warmup_end {
+            "warm-up"
+        } else {
+            "measuring"
+        });
+        let count = plan.progress.get();
+        let seconds = now.duration_since(last.0).as_secs_f64();
+        if seconds > 0.0 {
+            let rate = (count - last.1) as f64 / seconds;
+            bar.set_message(format!("{rate:.0} msg/s"));
+        }
+        last = (now, count);
+    }
+}

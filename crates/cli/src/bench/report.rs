@@ -1,0 +1,280 @@
+//! The results: a table for people, one JSON object for machines.
+//!
+//! Rates are per second of the measured window; MB is 10^6 bytes of message payload (frame
+//! headers and TCP/IP overhead are not counted); latencies are in microseconds.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::dial::is_out_of_files;
+use super::stats::{histogram, record, ConnStats, Percentiles};
+
+/// The opening phase: every connection's TCP connect plus handshake.
+#[derive(Debug, Serialize)]
+pub(crate) struct ConnectPhase {
+    pub(crate) attempted: u64,
+    pub(crate) opened: u64,
+    pub(crate) failed: u64,
+    /// From the first attempt to the last one finishing.
+    pub(crate) seconds: f64,
+    /// Connections opened per second of that phase.
+    pub(crate) per_second: f64,
+    /// TCP connect plus WebSocket handshake (plus TLS for wss://), per connection.
+    pub(crate) latency: Option<Percentiles>,
+    pub(crate) first_error: Option<String>,
+    #[serde(skip)]
+    pub(crate) out_of_files: bool,
+    #[serde(skip)]
+    histogram: Histogram<u64>,
+}
+
+impl ConnectPhase {
+    pub(crate) fn new(attempted: u64) -> Self {
+        Self {
+            attempted,
+            opened: 0,
+            failed: 0,
+            seconds: 0.0,
+            per_second: 0.0,
+            latency: None,
+            first_error: None,
+            out_of_files: false,
+            histogram: histogram(),
+        }
+    }
+
+    /// Adds one attempt: its time to open, or why it failed.
+    pub(crate) fn add(&mut self, opened: Result<Duration, String>) {
+        match opened {
+            Ok(elapsed) => {
+                self.opened += 1;
+                record(&mut self.histogram, elapsed);
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.out_of_files |= is_out_of_files(&e);
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, elapsed: Duration) {
+        self.seconds = elapsed.as_secs_f64();
+        self.per_second = rate(self.opened, elapsed);
+        self.latency = (self.opened > 0).then(|| Percentiles::of(&self.histogram));
+    }
+}
+
+/// Idle mode: how many connections lasted.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct Held {
+    /// Open from the end of the opening phase to the end of the run.
+    pub(crate) held: u64,
+    /// Closed or broken before the end.
+    pub(crate) lost: u64,
+    pub(crate) first_error: Option<String>,
+}
+
+impl Held {
+    pub(crate) fn add(&mut self, result: Result<(), String>) {
+        match result {
+            Ok(()) => self.held += 1,
+            Err(e) => {
+                self.lost += 1;
+                self.first_error.get_or_insert(e);
+            }
+        }
+    }
+}
+
+/// What a report is made from.
+pub(crate) struct Inputs<'a> {
+    pub(crate) target: String,
+    pub(crate) raw_tcp: bool,
+    pub(crate) idle: bool,
+    pub(crate) connections: u32,
+    pub(crate) size: u32,
+    pub(crate) binary: bool,
+    pub(crate) pipeline: u32,
+    pub(crate) duration: Duration,
+    pub(crate) warmup: Duration,
+    pub(crate) threads: usize,
+    pub(crate) connect: ConnectPhase,
+    pub(crate) held: Held,
+    pub(crate) stats: &'a ConnStats,
+}
+
+/// The run's settings, echoed in the report so a result file says how it was made.
+#[derive(Debug, Serialize)]
+pub(crate) struct Settings {
+    pub(crate) connections: u32,
+    pub(crate) message_size: u32,
+    pub(crate) binary: bool,
+    pub(crate) pipeline: u32,
+    pub(crate) duration_s: f64,
+    pub(crate) warmup_s: f64,
+    pub(crate) threads: usize,
+}
+
+/// The echo load's results over the measured window.
+#[derive(Debug, Serialize)]
+pub(crate) struct Load {
+    pub(crate) messages: u64,
+    pub(crate) messages_per_s: f64,
+    pub(crate) sent: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) mb_per_s_sent: f64,
+    pub(crate) mb_per_s_received: f64,
+    pub(crate) latency: Option<Percentiles>,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+}
+
+/// Everything `switchboard bench` prints.
+#[derive(Debug, Serialize)]
+pub(crate) struct Report {
+    /// "echo" or "idle".
+    pub(crate) mode: &'static str,
+    /// "websocket" or "raw-tcp".
+    pub(crate) transport: &'static str,
+    pub(crate) target: String,
+    pub(crate) settings: Settings,
+    pub(crate) connect: ConnectPhase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) load: Option<Load>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) idle: Option<Held>,
+}
+
+impl Report {
+    pub(crate) fn new(inputs: Inputs<'_>) -> Self {
+        let stats = inputs.stats;
+        let window = inputs.duration;
+        let load = (!inputs.idle).then(|| Load {
+            messages: stats.received,
+            messages_per_s: rate(stats.received, window),
+            sent: stats.sent,
+            bytes_sent: stats.bytes_sent,
+            bytes_received: stats.bytes_received,
+            mb_per_s_sent: rate(stats.bytes_sent, window) / 1e6,
+            mb_per_s_received: rate(stats.bytes_received, window) / 1e6,
+            latency: (stats.received > 0).then(|| Percentiles::of(&stats.latency)),
+            errors: stats.errors,
+            first_error: stats.first_error.clone(),
+        });
+        Self {
+            mode: if inputs.idle { "idle" } else { "echo" },
+            transport: if inputs.raw_tcp {
+                "raw-tcp"
+            } else {
+                "websocket"
+            },
+            target: inputs.target,
+            settings: Settings {
+                connections: inputs.connections,
+                message_size: inputs.size,
+                binary: inputs.binary,
+                pipeline: inputs.pipeline,
+                duration_s: window.as_secs_f64(),
+                warmup_s: inputs.warmup.as_secs_f64(),
+                threads: inputs.threads,
+            },
+            connect: inputs.connect,
+            load,
+            idle: inputs.idle.then_some(inputs.held),
+        }
+    }
+
+    /// One line naming the run, for the table and the chart.
+    pub(crate) fn title(&self) -> String {
+        let s = &self.settings;
+        if self.idle.is_some() {
+            return format!(
+                "idle {} {}: {} connections held {} s",
+                self.transport, self.target, s.connections, s.duration_s
+            );
+        }
+        format!(
+            "{} {} {}: {} connections, {} B {}, pipeline {}, {} s",
+            self.mode,
+            self.transport,
+            self.target,
+            s.connections,
+            s.message_size,
+            if s.binary { "binary" } else { "text" },
+            s.pipeline,
+            s.duration_s
+        )
+    }
+
+    pub(crate) fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    pub(crate) fn table(&self) -> String {
+        let mut out = String::new();
+        let c = &self.connect;
+        let _ = writeln!(out, "{}", self.title());
+        let _ = writeln!(
+            out,
+            "connections   {} opened, {} failed of {}, {:.0}/s over {:.2} s",
+            c.opened, c.failed, c.attempted, c.per_second, c.seconds
+        );
+        if let Some(latency) = &c.latency {
+            let _ = writeln!(out, "  open (µs)   {}", latency_row(latency));
+        }
+        if let Some(e) = &c.first_error {
+            let _ = writeln!(out, "  first error {e}");
+        }
+        if let Some(held) = &self.idle {
+            let _ = writeln!(
+                out,
+                "held          {} to the end, {} lost",
+                held.held, held.lost
+            );
+            if let Some(e) = &held.first_error {
+                let _ = writeln!(out, "  first error {e}");
+            }
+        }
+        if let Some(load) = &self.load {
+            let _ = writeln!(
+                out,
+                "messages      {} echoed, {:.0} msg/s",
+                load.messages, load.messages_per_s
+            );
+            let _ = writeln!(
+                out,
+                "throughput    {:.2} MB/s sent, {:.2} MB/s received (payload)",
+                load.mb_per_s_sent, load.mb_per_s_received
+            );
+            if let Some(latency) = &load.latency {
+                let _ = writeln!(out, "latency (µs)  {}", latency_row(latency));
+            }
+            let _ = writeln!(out, "errors        {}", load.errors);
+            if let Some(e) = &load.first_error {
+                let _ = writeln!(out, "  first error {e}");
+            }
+        }
+        out
+    }
+}
+
+fn latency_row(p: &Percentiles) -> String {
+    format!(
+        "p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}",
+        p.p50_us, p.p90_us, p.p99_us, p.p99_9_us, p.max_us, p.mean_us
+    )
+}
+
+fn rate(count: u64, over: Duration) -> f64 {
+    let seconds = over.as_secs_f64();
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}

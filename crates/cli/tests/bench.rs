@@ -1,0 +1,197 @@
+//! `switchboard bench` against `switchboard echo` processes (WebSocket and raw TCP): the JSON
+//! report, the SVG chart, idle mode, and the exit code when nothing connects.
+//!
+//! Functional checks only: short runs, no assertions on speed. Every process is started here
+//! with `kill_on_drop` and waited for within [`BOUND`].
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BOUND: Duration = Duration::from_secs(30);
+
+fn switchboard() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// A `switchboard echo` process and the address it listens on (from its first stdout line,
+/// without the scheme). Killed when dropped.
+struct EchoProcess {
+    _child: Child,
+    url: String,
+}
+
+async fn echo_process(extra: &[&str]) -> EchoProcess {
+    let mut child = switchboard()
+        .args(["echo", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(BOUND, stdout.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = line
+        .strip_prefix("switchboard echo: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+        .to_owned();
+    EchoProcess { _child: child, url }
+}
+
+async fn bench(args: &[&str]) -> Output {
+    let child = switchboard().arg("bench").args(args).spawn().unwrap();
+    tokio::time::timeout(BOUND, child.wait_with_output())
+        .await
+        .expect("switchboard bench did not exit in time")
+        .unwrap()
+}
+
+fn json(output: &Output) -> Value {
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// Checks an echo run's report: messages flowed, nothing broke, percentiles are ordered.
+fn assert_sane_load(report: &Value, connections: u64) {
+    assert_eq!(report["mode"], "echo");
+    assert_eq!(report["connect"]["opened"], connections, "{report:#}");
+    assert_eq!(report["connect"]["failed"], 0, "{report:#}");
+    let load = &report["load"];
+    assert!(load["messages"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(load["messages_per_s"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert_eq!(load["errors"], 0, "{report:#}");
+    let latency = &load["latency"];
+    let p = |name: &str| latency[name].as_f64().unwrap();
+    assert!(p("p50_us") > 0.0, "{report:#}");
+    assert!(p("p50_us") <= p("p90_us"), "{report:#}");
+    assert!(p("p90_us") <= p("p99_us"), "{report:#}");
+    assert!(p("p99_us") <= p("p99_9_us"), "{report:#}");
+    assert!(p("p99_9_us") <= p("max_us"), "{report:#}");
+    assert_eq!(
+        latency["samples"], load["messages"],
+        "one latency sample per echo: {report:#}"
+    );
+}
+
+#[tokio::test]
+async fn echo_mode_reports_json_with_messages_and_ordered_percentiles() {
+    let echo = echo_process(&[]).await;
+    let output = bench(&[
+        &echo.url, "-c", "2", "-d", "1s", "--warmup", "200ms", "--json",
+    ])
+    .await;
+    let report = json(&output);
+    assert_sane_load(&report, 2);
+    assert_eq!(report["transport"], "websocket");
+    assert_eq!(report["settings"]["message_size"], 16);
+    assert!(report["connect"]["latency"]["p50_us"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn binary_pipelined_run_prints_a_table_and_writes_an_svg_chart() {
+    let echo = echo_process(&[]).await;
+    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let plot = dir.join("latency.svg");
+    let output = bench(&[
+        &echo.url,
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "--binary",
+        "--size",
+        "1000",
+        "--pipeline",
+        "8",
+        "--plot",
+        plot.to_str().unwrap(),
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    for line in ["messages", "throughput", "latency (µs)", "errors        0"] {
+        assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn idle_mode_holds_its_connections_to_the_end() {
+    let echo = echo_process(&[]).await;
+    let output = bench(&[&echo.url, "--idle", "-c", "50", "-d", "500ms", "--json"]).await;
+    let report = json(&output);
+    assert_eq!(report["mode"], "idle");
+    assert_eq!(report["connect"]["opened"], 50, "{report:#}");
+    assert_eq!(report["idle"]["held"], 50, "{report:#}");
+    assert_eq!(report["idle"]["lost"], 0, "{report:#}");
+    assert!(report.get("load").is_none());
+}
+
+#[tokio::test]
+async fn raw_tcp_mode_drives_the_raw_tcp_echo() {
+    let echo = echo_process(&["--raw-tcp"]).await;
+    let addr = echo.url.strip_prefix("tcp://").unwrap();
+    let output = bench(&[
+        "--raw-tcp",
+        addr,
+        "-c",
+        "2",
+        "-d",
+        "1s",
+        "--warmup",
+        "0s",
+        "-p",
+        "4",
+        "--json",
+    ])
+    .await;
+    let report = json(&output);
+    assert_sane_load(&report, 2);
+    assert_eq!(report["transport"], "raw-tcp");
+}
+
+#[tokio::test]
+async fn exits_3_when_no_connection_opens() {
+    // Bind and drop to find a port with (very probably) nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("ws://127.0.0.1:{port}");
+    let output = bench(&[&url, "-c", "2", "-d", "100ms", "--warmup", "0s", "--json"]).await;
+    assert_eq!(output.status.code(), Some(3));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["connect"]["failed"], 2);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no connection"));
+}
