@@ -5,50 +5,16 @@
 //! with `kill_on_drop` and waited for within [`BOUND`].
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Output, Stdio};
+mod common;
+
+use common::{echo_process, switchboard};
+
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 const BOUND: Duration = Duration::from_secs(30);
-
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
-
-/// A `switchboard echo` process and the address it listens on (from its first stdout line,
-/// without the scheme). Killed when dropped.
-struct EchoProcess {
-    _child: Child,
-    url: String,
-}
-
-async fn echo_process(extra: &[&str]) -> EchoProcess {
-    let mut child = switchboard()
-        .args(["echo", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(BOUND, stdout.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("switchboard echo: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
-    EchoProcess { _child: child, url }
-}
 
 async fn bench(args: &[&str]) -> Output {
     let child = switchboard().arg("bench").args(args).spawn().unwrap();

@@ -5,27 +5,20 @@
 //! Every process is started here with `kill_on_drop` and waited for within [`BOUND`].
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{echo_process, switchboard};
+
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use switchboard::proto::handshake::Accept;
 use switchboard::{accept_with, CloseCode, Message, WebSocketConfig};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 
 const BOUND: Duration = Duration::from_secs(20);
-
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 /// Runs `switchboard connect ARGS` with `input` on stdin and waits for it to exit.
 async fn connect(args: &[&str], input: &str) -> Output {
@@ -46,32 +39,6 @@ async fn connect(args: &[&str], input: &str) -> Output {
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A `switchboard echo` process and the URL it listens on (from its first stdout line).
-/// Killed when dropped.
-struct EchoProcess {
-    _child: Child,
-    url: String,
-}
-
-async fn echo_process(extra: &[&str]) -> EchoProcess {
-    let mut child = switchboard()
-        .args(["echo", "--listen", "127.0.0.1:0"])
-        .args(extra)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(BOUND, stdout.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = line
-        .strip_prefix("switchboard echo: listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-        .to_owned();
-    EchoProcess { _child: child, url }
 }
 
 #[tokio::test]

@@ -2,29 +2,20 @@
 //! and wss echo end to end with a certificate generated for this run.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::{echo_process, switchboard};
+
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard::proto::handshake::ClientOptions;
 use switchboard::server::tls::{rustls, tokio_rustls};
 use switchboard::{client_handshake, CloseCode, Message, WebSocketConfig};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::process::Command;
 
 const BOUND: Duration = Duration::from_secs(20);
-
-fn switchboard() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
 
 #[tokio::test]
 async fn the_certificate_needs_its_key_and_the_other_way_round() {
@@ -73,22 +64,12 @@ async fn echo_serves_wss() {
     let cert = write("cert.pem", certified.cert.pem());
     let key = write("key.pem", certified.signing_key.serialize_pem());
 
-    let mut child = switchboard()
-        .args(["echo", "--listen", "127.0.0.1:0", "--tls-cert"])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = tokio::time::timeout(BOUND, stdout.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let addr = line
-        .strip_prefix("switchboard echo: listening on wss://")
-        .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let echo = echo_process(&["--tls-cert", cert, "--tls-key", key]).await;
+    let addr = echo
+        .url
+        .strip_prefix("wss://")
+        .unwrap_or_else(|| panic!("not a wss:// URL: {}", echo.url))
         .to_owned();
 
     let session = async {
@@ -120,6 +101,7 @@ async fn echo_serves_wss() {
         ws.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
     };
     tokio::time::timeout(BOUND, session).await.unwrap();
-    child.kill().await.unwrap();
+    // `echo` is killed when dropped at the end of the test.
+    drop(echo);
     std::fs::remove_dir_all(&dir).unwrap();
 }
