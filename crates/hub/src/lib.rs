@@ -3,5 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod engine;
+pub mod history;
+pub mod presence;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
+pub use engine::EngineError;
+pub use history::{
+    History, HistoryOptions, HistorySlice, MemoryHistory, Publication, Recovery, StreamPosition,
+};
+pub use presence::{ClientInfo, MemoryPresence, Presence, PresenceStats};
