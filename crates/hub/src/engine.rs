@@ -21,7 +21,7 @@
 use std::fmt;
 
 /// A storage engine could not do what was asked. The session reports it to the client as
-/// error 108 (not available), without details:
+/// [`ErrorCode::NOT_AVAILABLE`](crate::protocol::ErrorCode::NOT_AVAILABLE), without details:
 /// what went wrong inside the engine is for the server's logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod engine;
 pub mod history;
 pub mod presence;
+pub mod protocol;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
 pub use engine::EngineError;
