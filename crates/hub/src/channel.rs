@@ -74,7 +74,7 @@ impl fmt::Display for ChannelNameError {
 
 impl std::error::Error for ChannelNameError {}
 
-fn is_channel_char(c: char) -> bool {
+pub(crate) fn is_channel_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':' | '.' | '@' | '/' | '=')
 }
 

@@ -5,8 +5,11 @@
 pub mod channel;
 pub mod engine;
 pub mod history;
+pub mod permission;
 pub mod presence;
 pub mod protocol;
+pub mod rate_limit;
+pub mod session;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
 pub use engine::EngineError;
