@@ -13,12 +13,12 @@ use axum::routing::get;
 use axum::Router;
 use http::header::HeaderValue;
 use http::StatusCode;
-use server_support::{bounded, response_head, status_of, upgrade_request};
+use server_support::{assert_echoes, bounded, response_head, status_of, upgrade_request};
 use switchboard::proto::handshake::ClientOptions;
 use switchboard::server::axum::WebSocketUpgrade;
 use switchboard::server::hyper::HyperWebSocket;
 use switchboard::server::{Acceptor, OriginPolicy, Rejection};
-use switchboard::{client_handshake, CloseCode, Message, WebSocketConfig};
+use switchboard::{client_handshake, Message, WebSocketConfig};
 use tokio::net::{TcpListener, TcpStream};
 
 async fn echo(mut ws: HyperWebSocket) {
@@ -84,16 +84,11 @@ async fn an_axum_upgrade_echoes_with_subprotocol_and_header() {
         .unwrap();
     assert_eq!(client.subprotocol(), Some("v1"));
     assert_eq!(response.headers()["x-served-by"], "axum");
-    for message in [
+    let messages = [
         Message::text("via axum"),
         Message::binary(vec![3u8; 50_000]),
-    ] {
-        client.send(message.clone()).await.unwrap();
-        assert_eq!(bounded(client.recv()).await.unwrap().unwrap(), message);
-    }
-    bounded(client.close(CloseCode::NORMAL_CLOSURE, ""))
-        .await
-        .unwrap();
+    ];
+    assert_echoes(&mut client, &messages).await;
 }
 
 #[tokio::test]

@@ -16,12 +16,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use server_support::{
-    bounded, masked_text, read_head_and_rest, response_head, status_of, upgrade_request,
+    assert_echoes, bounded, masked_text, read_head_and_rest, response_head, status_of,
+    upgrade_request,
 };
 use switchboard::proto::handshake::{Accept, ClientOptions, UpgradeRequest};
 use switchboard::server::hyper::{is_upgrade_request, upgrade_with, TokioIo, Upgrading};
 use switchboard::server::{Acceptor, OriginPolicy, Rejection};
-use switchboard::{client_handshake, CloseCode, Message, WebSocketConfig};
+use switchboard::{client_handshake, Message, WebSocketConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -99,16 +100,11 @@ async fn a_hyper_upgrade_echoes_with_subprotocol_and_header() {
     assert_eq!(response.headers()["x-served-by"], "hyper");
     // permessage-deflate is negotiated through hyper too.
     assert_eq!(client.extension(), Some("permessage-deflate"));
-    for message in [
+    let messages = [
         Message::text("via hyper"),
         Message::binary(vec![9u8; 70_000]),
-    ] {
-        client.send(message.clone()).await.unwrap();
-        assert_eq!(bounded(client.recv()).await.unwrap().unwrap(), message);
-    }
-    bounded(client.close(CloseCode::NORMAL_CLOSURE, ""))
-        .await
-        .unwrap();
+    ];
+    assert_echoes(&mut client, &messages).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use switchboard::{CloseCode, Message, WebSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// No test waits longer than this for anything.
@@ -17,6 +18,21 @@ pub async fn bounded<F: Future>(future: F) -> F::Output {
     tokio::time::timeout(BOUND, future)
         .await
         .expect("the test took too long")
+}
+
+/// Sends each message to an echo server, checks that it comes back unchanged, then closes
+/// normally.
+pub async fn assert_echoes<S>(client: &mut WebSocket<S>, messages: &[Message])
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    for message in messages {
+        client.send(message.clone()).await.unwrap();
+        assert_eq!(&bounded(client.recv()).await.unwrap().unwrap(), message);
+    }
+    bounded(client.close(CloseCode::NORMAL_CLOSURE, ""))
+        .await
+        .unwrap();
 }
 
 /// A valid upgrade request for `path` with `extra` header lines (each ending in `\r\n`).
