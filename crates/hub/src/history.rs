@@ -26,6 +26,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +48,59 @@ pub struct StreamPosition {
 pub struct Publication {
     /// Its offset in the channel's stream.
     pub offset: u64,
-    /// The payload: a JSON value, already encoded, so that it is encoded once and its bytes
-    /// shared by every subscriber and by history.
-    pub data: Bytes,
+    /// What was published, already encoded, so that it is encoded once and its bytes shared
+    /// by every subscriber and by history.
+    pub data: Payload,
     /// The client that published it, if a client did (the server API publishes without).
     pub info: Option<ClientInfo>,
+}
+
+/// What a publication carries, kept in the form it arrived in so that every kind of
+/// subscriber gets it back unchanged.
+///
+/// Protocol clients publish JSON values. Plain-room clients (`/ws/{channel}`) publish bare
+/// WebSocket messages: a text message that is one JSON value is kept as [`Payload::Json`]
+/// (protocol subscribers see the value); any other text is [`Payload::Text`]; a binary
+/// message is [`Payload::Binary`]. Plain subscribers receive each kind as the message it
+/// came from; protocol subscribers receive text as a JSON string and binary as a base64
+/// string with `"binary": true`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// One encoded JSON value.
+    Json(Bytes),
+    /// UTF-8 text that is not one JSON value.
+    Text(Bytes),
+    /// Arbitrary bytes.
+    Binary(Bytes),
+}
+
+impl Payload {
+    /// The payload of a plain-room text message (see the type's documentation). `text` must
+    /// be UTF-8, as a WebSocket text message is.
+    pub fn from_text(text: Bytes) -> Self {
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&text).is_ok() {
+            Self::Json(text)
+        } else {
+            Self::Text(text)
+        }
+    }
+
+    /// The bytes as stored.
+    pub fn as_bytes(&self) -> &Bytes {
+        match self {
+            Self::Json(bytes) | Self::Text(bytes) | Self::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The size of the stored bytes.
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    /// Whether the stored bytes are empty (an empty text or binary message).
+    pub fn is_empty(&self) -> bool {
+        self.as_bytes().is_empty()
+    }
 }
 
 /// How much history to keep for a channel, from its namespace's configuration.
@@ -88,23 +137,15 @@ pub enum Recovery {
 
 /// The history seam: streams of publications per channel.
 ///
-/// The shape (`&self`, owned values, fallible, `now` passed in) is explained in
-/// [`crate::engine`]; a Redis engine will implement the same methods with a script per call.
+/// The shape (`&self`, owned values, fallible, async, `now` passed in) is explained in
+/// [`crate::engine`]. Publishing is not here: appending and delivering must happen in one
+/// step so that subscribers see offsets in order, which is the
+/// [`Broker`](crate::broker::Broker)'s job; this seam reads.
+#[async_trait]
 pub trait History: Send + Sync {
-    /// Appends a publication to `channel`'s stream and returns the stream's new position,
-    /// whose offset is the publication's. Creates the stream (with a new epoch) if needed.
-    fn append(
-        &self,
-        channel: &ChannelName,
-        data: Bytes,
-        info: Option<ClientInfo>,
-        options: HistoryOptions,
-        now: Instant,
-    ) -> Result<StreamPosition, EngineError>;
-
     /// The publications after `position`, if they can all be given (see the module
     /// documentation); `limit` caps how many may be missed and still recovered.
-    fn since(
+    async fn since(
         &self,
         channel: &ChannelName,
         position: &StreamPosition,
@@ -113,7 +154,7 @@ pub trait History: Send + Sync {
     ) -> Result<Recovery, EngineError>;
 
     /// The latest `limit` publications still kept, oldest first.
-    fn top(
+    async fn top(
         &self,
         channel: &ChannelName,
         limit: usize,
@@ -122,7 +163,11 @@ pub trait History: Send + Sync {
 
     /// The stream's current position. Creates the stream (with a new epoch) if needed, so a
     /// subscriber learns the epoch that the next publication will be in.
-    fn position(&self, channel: &ChannelName, now: Instant) -> Result<StreamPosition, EngineError>;
+    async fn position(
+        &self,
+        channel: &ChannelName,
+        now: Instant,
+    ) -> Result<StreamPosition, EngineError>;
 }
 
 struct Entry {
@@ -254,16 +299,20 @@ impl MemoryHistory {
     }
 }
 
-impl History for MemoryHistory {
-    fn append(
+/// The memory engine answers at once, so its operations are plain methods; the [`History`]
+/// implementation below wraps them.
+impl MemoryHistory {
+    /// Appends a publication to `channel`'s stream and returns the stream's new position,
+    /// whose offset is the publication's. Creates the stream (with a new epoch) if needed.
+    pub fn append(
         &self,
         channel: &ChannelName,
-        data: Bytes,
+        data: Payload,
         info: Option<ClientInfo>,
         options: HistoryOptions,
         now: Instant,
-    ) -> Result<StreamPosition, EngineError> {
-        Ok(self.with_stream(channel, now, |stream| {
+    ) -> StreamPosition {
+        self.with_stream(channel, now, |stream| {
             stream.top += 1;
             let expires_at = now + options.ttl;
             stream.expires_at = stream.expires_at.max(expires_at);
@@ -279,17 +328,18 @@ impl History for MemoryHistory {
                 stream.entries.pop_front();
             }
             stream.position()
-        }))
+        })
     }
 
-    fn since(
+    /// See [`History::since`].
+    pub fn since(
         &self,
         channel: &ChannelName,
         position: &StreamPosition,
         limit: Option<usize>,
         now: Instant,
-    ) -> Result<Recovery, EngineError> {
-        Ok(self.with_stream(channel, now, |stream| {
+    ) -> Recovery {
+        self.with_stream(channel, now, |stream| {
             let lost = Recovery::Lost {
                 position: stream.position(),
             };
@@ -314,16 +364,12 @@ impl History for MemoryHistory {
                 publications: stream.after(position.offset),
                 position: stream.position(),
             })
-        }))
+        })
     }
 
-    fn top(
-        &self,
-        channel: &ChannelName,
-        limit: usize,
-        now: Instant,
-    ) -> Result<HistorySlice, EngineError> {
-        Ok(self.with_stream(channel, now, |stream| {
+    /// See [`History::top`].
+    pub fn top(&self, channel: &ChannelName, limit: usize, now: Instant) -> HistorySlice {
+        self.with_stream(channel, now, |stream| {
             let skip = stream.entries.len().saturating_sub(limit);
             HistorySlice {
                 publications: stream
@@ -334,11 +380,42 @@ impl History for MemoryHistory {
                     .collect(),
                 position: stream.position(),
             }
-        }))
+        })
     }
 
-    fn position(&self, channel: &ChannelName, now: Instant) -> Result<StreamPosition, EngineError> {
-        Ok(self.with_stream(channel, now, |stream| stream.position()))
+    /// See [`History::position`].
+    pub fn position(&self, channel: &ChannelName, now: Instant) -> StreamPosition {
+        self.with_stream(channel, now, |stream| stream.position())
+    }
+}
+
+#[async_trait]
+impl History for MemoryHistory {
+    async fn since(
+        &self,
+        channel: &ChannelName,
+        position: &StreamPosition,
+        limit: Option<usize>,
+        now: Instant,
+    ) -> Result<Recovery, EngineError> {
+        Ok(MemoryHistory::since(self, channel, position, limit, now))
+    }
+
+    async fn top(
+        &self,
+        channel: &ChannelName,
+        limit: usize,
+        now: Instant,
+    ) -> Result<HistorySlice, EngineError> {
+        Ok(MemoryHistory::top(self, channel, limit, now))
+    }
+
+    async fn position(
+        &self,
+        channel: &ChannelName,
+        now: Instant,
+    ) -> Result<StreamPosition, EngineError> {
+        Ok(MemoryHistory::position(self, channel, now))
     }
 }
 

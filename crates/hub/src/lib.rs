@@ -1,30 +1,28 @@
 //! The real-time hub behind `switchboard serve`: channels multiplexed over one WebSocket,
-//! chat rooms, presence, and history with recovery after a reconnect.
+//! plain chat rooms for any WebSocket client, presence, history with recovery after a
+//! reconnect, JWT auth, an HTTP API for backends, and metrics.
 //!
-//! This crate is, so far, the hub's **pure domain core**: no sockets, no async runtime, no
-//! clock and no global random generator. Time and randomness are passed in, as in
-//! `switchboard-proto`, so every rule is tested with tables.
+//! The crate has two layers. The **domain core** (`channel`, `protocol`, `session`,
+//! `permission`, `rate_limit`, `history`, `presence`) is pure: no sockets, no clock, no
+//! global random generator; time is passed in, so every rule is tested with tables. The
+//! **runtime** (`broker`, `node`, `server`, `config`, `jwt`) runs it on tokio and
+//! `switchboard` WebSockets.
 //!
 //! # Map
 //!
 //! ```text
-//!  WebSocket text frame (subprotocol switchboard.v1.json)
-//!        │
-//!        ▼
-//!  protocol::decode_command ─── bad frame ──▶ error Reply (and a disconnect if malformed)
-//!        │ Command
-//!        ▼
-//!  session::Session::handle(command, ctx)     connect first, rate limit, permissions
-//!        │ Vec<Action>                          (permission, rate_limit, channel::Namespaces)
-//!        ▼
-//!  the hub runtime (NOT YET) executes the actions:
-//!        ├─ Subscribe ─▶ history::History::since / position   (recovery: no gap, no duplicate)
-//!        │               presence::Presence::add, a join push
-//!        ├─ Publish ──▶ history::History::append  ─▶ offset + epoch
-//!        │              protocol::encode_publication: encoded once, as Bytes
-//!        │              broker (NOT YET) ─▶ every subscriber's outbox shares those bytes
-//!        ├─ Presence / PresenceStats / History ─▶ a Reply built from the engine's answer
-//!        └─ Reply / Disconnect ─▶ the connection
+//!  /ws (switchboard.v1.json)            /ws/{channel} (plain room)       POST /api/{method}
+//!        │                                     │                                │
+//!        ▼                                     ▼                                ▼
+//!  node: a task per connection: Session ──▶ Actions ─────────────────▶ Node::publish, ...
+//!        │                                                                       │
+//!        ├─ subscribe ─▶ Fanout::add, History::since/position (no gap, no duplicate)
+//!        ├─ publish ──▶ Broker::publish: History append + delivery, in offset order
+//!        │                     │
+//!        │                     ▼  Arc<Delivery>: the push encoded once
+//!        │              Fanout::deliver ─▶ each subscriber's bounded Outbox
+//!        ▼                                        │ (full: disconnect 4004, never wait)
+//!  replies and deliveries ◀───────────────────────┘
 //! ```
 //!
 //! | module | what it holds |
@@ -33,86 +31,68 @@
 //! | [`protocol`] | the JSON wire types: commands, replies, pushes, error and disconnect codes |
 //! | [`session`] | the per-connection state machine: command in, actions out |
 //! | [`permission`] | credentials, channel patterns from a token, who may subscribe and publish |
+//! | [`jwt`] | connection tokens: HS256, RS256, ES256 |
 //! | [`rate_limit`] | the per-connection token bucket |
 //! | [`history`] | the [`History`] seam; [`MemoryHistory`], streams with offsets and epochs |
 //! | [`presence`] | the [`Presence`] seam; [`MemoryPresence`] |
-//! | [`engine`] | why the seams take `&self`, return owned values and can fail |
+//! | [`broker`] | the [`Broker`](broker::Broker) seam: publish and deliver in order |
+//! | [`engine`] | why the seams take `&self`, return owned values, are async and can fail |
+//! | [`node`] | the runtime: connections, fan-out, outboxes, metrics |
+//! | [`server`] | the HTTP routes, connection limits, graceful shutdown |
+//! | [`config`] | `switchboard serve`'s configuration: file, environment, defaults |
 //!
-//! # Not built yet
-//!
-//! Stated plainly, so nobody goes looking:
-//!
-//! - **The hub runtime** (not yet): the sharded channel → subscribers map, the bounded
-//!   per-client outbox that disconnects a slow client with
-//!   [`DisconnectCode::SLOW`](protocol::DisconnectCode::SLOW), and the loop that executes
-//!   [`Action`]s and turns engine answers into replies.
-//! - **The broker** (not yet): the seam that fans publications, joins and leaves out to
-//!   other nodes; memory first, then Redis. History, presence and the broker will have Redis
-//!   engines; only the memory ones exist.
-//! - **The transport** (not yet): serving the protocol on `switchboard` WebSockets.
-//! - **JWT** (not yet): only the [`Authenticator`](permission::Authenticator) trait exists.
-//! - **The HTTP API and metrics** (not yet): publishing, disconnecting and presence from
-//!   the application's backend.
-//! - **`switchboard serve`** (not yet): the command in `switchboard-cli` that runs all this.
+//! The wire protocol is specified for client authors in `docs/protocol.md`.
 //!
 //! # Example
 //!
-//! A session turns frames into actions; history assigns offsets; a publication is encoded
-//! once for all its subscribers.
+//! A hub on its defaults, and a plain WebSocket client chatting in a room:
 //!
 //! ```
-//! use std::time::{Duration, Instant};
-//! use switchboard_hub::history::{History, HistoryOptions, MemoryHistory};
-//! use switchboard_hub::permission::{AuthError, Authenticator, Credentials};
-//! use switchboard_hub::protocol::encode_publication;
-//! use switchboard_hub::session::{Action, Context, Session, SessionConfig};
-//! use switchboard_hub::{NamespaceConfig, Namespaces};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use switchboard::Message;
+//! use switchboard_hub::config::ServeConfig;
+//! use switchboard_hub::node::Node;
+//! use switchboard_hub::server::Server;
 //!
-//! struct NoTokens;
-//! impl Authenticator for NoTokens {
-//!     fn authenticate(&self, _: &str, _: Instant) -> Result<Credentials, AuthError> {
-//!         Err(AuthError::Invalid)
-//!     }
-//! }
+//! let config = ServeConfig { listen: "127.0.0.1:0".parse()?, ..ServeConfig::default() };
+//! let node = Node::memory(config.node_config(), Arc::new(switchboard_hub::jwt::NoTokens));
+//! let server = Server::bind(&config, node).await?;
+//! let addr = server.local_addr()?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let running = tokio::spawn(server.run(async { let _ = stopped.await; }));
 //!
-//! let now = Instant::now();
-//! let chat = NamespaceConfig { allow_anonymous: true, allow_publish_by_clients: true,
-//!                              history_size: 100, ..NamespaceConfig::default() };
-//! let namespaces = Namespaces::default().with("chat", chat);
-//! let ctx = Context { now, namespaces: &namespaces, authenticator: &NoTokens };
+//! let (mut ws, _) = switchboard::connect(&format!("ws://{addr}/ws/lobby")).await?;
+//! ws.send(Message::text("hello, room")).await?;
+//! // Everyone in the room gets it, the sender too, exactly as sent.
+//! assert_eq!(ws.recv().await.unwrap()?, Message::text("hello, room"));
 //!
-//! let mut session = Session::new("client-1", SessionConfig::default(), now);
-//! session.handle_frame(br#"{"id":1,"method":"connect"}"#, &ctx);
-//! let actions = session.handle_frame(
-//!     br#"{"id":2,"method":"publish","params":{"channel":"chat:lobby","data":{"text":"hi"}}}"#,
-//!     &ctx,
-//! );
-//! let Action::Publish { channel, data, client, options, .. } = &actions[0] else { panic!() };
-//!
-//! // What the hub will do with it:
-//! let history = MemoryHistory::new(0x5eed, Duration::from_secs(300));
-//! let position = history.append(channel, data.clone(), Some(client.clone()), options.history, now)?;
-//! let slice = history.top(channel, 1, now)?;
-//! let frame = encode_publication(channel, &slice.publications[0]);
-//! assert_eq!(position.offset, 1);
-//! assert!(frame.starts_with(br#"{"push":"publication","channel":"chat:lobby","offset":1,"data":{"text":"hi"}"#));
-//! # Ok::<(), switchboard_hub::EngineError>(())
+//! let _ = stop.send(());
+//! running.await??;
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod channel;
+pub mod config;
 pub mod engine;
 pub mod history;
+pub mod node;
 pub mod permission;
 pub mod presence;
 pub mod protocol;
 pub mod rate_limit;
+pub mod server;
 pub mod session;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
 pub use engine::EngineError;
 pub use history::{
-    History, HistoryOptions, HistorySlice, MemoryHistory, Publication, Recovery, StreamPosition,
+    History, HistoryOptions, HistorySlice, MemoryHistory, Payload, Publication, Recovery,
+    StreamPosition,
 };
 pub use presence::{ClientInfo, MemoryPresence, Presence, PresenceStats};
 pub use session::{Action, Context, Session, SessionConfig};

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::channel::ChannelName;
@@ -36,15 +37,16 @@ pub struct PresenceStats {
 /// keep each entry with an expiry that the hub refreshes while the client stays connected,
 /// so a node that dies does not leave its clients present forever; the memory engine lives
 /// and dies with the node, so its entries need no expiry.
+#[async_trait]
 pub trait Presence: Send + Sync {
     /// Adds `client` to `channel`, or replaces the entry with the same client id.
-    fn add(&self, channel: &ChannelName, client: ClientInfo) -> Result<(), EngineError>;
+    async fn add(&self, channel: &ChannelName, client: ClientInfo) -> Result<(), EngineError>;
     /// Removes the client `client_id` from `channel`; removing an absent client is not an error.
-    fn remove(&self, channel: &ChannelName, client_id: &str) -> Result<(), EngineError>;
+    async fn remove(&self, channel: &ChannelName, client_id: &str) -> Result<(), EngineError>;
     /// The clients in `channel`, ordered by client id.
-    fn list(&self, channel: &ChannelName) -> Result<Vec<ClientInfo>, EngineError>;
+    async fn list(&self, channel: &ChannelName) -> Result<Vec<ClientInfo>, EngineError>;
     /// The number of clients and distinct users in `channel`.
-    fn stats(&self, channel: &ChannelName) -> Result<PresenceStats, EngineError>;
+    async fn stats(&self, channel: &ChannelName) -> Result<PresenceStats, EngineError>;
 }
 
 /// Presence kept in this process's memory: the engine for a single node.
@@ -70,16 +72,19 @@ impl MemoryPresence {
     }
 }
 
-impl Presence for MemoryPresence {
-    fn add(&self, channel: &ChannelName, client: ClientInfo) -> Result<(), EngineError> {
+/// The memory engine answers at once, so its operations are plain methods; the [`Presence`]
+/// implementation below wraps them.
+impl MemoryPresence {
+    /// See [`Presence::add`].
+    pub fn add(&self, channel: &ChannelName, client: ClientInfo) {
         self.channels()
             .entry(channel.clone())
             .or_default()
             .insert(client.client_id.clone(), client);
-        Ok(())
     }
 
-    fn remove(&self, channel: &ChannelName, client_id: &str) -> Result<(), EngineError> {
+    /// See [`Presence::remove`].
+    pub fn remove(&self, channel: &ChannelName, client_id: &str) {
         let mut channels = self.channels();
         if let Some(clients) = channels.get_mut(channel) {
             clients.remove(client_id);
@@ -87,27 +92,48 @@ impl Presence for MemoryPresence {
                 channels.remove(channel);
             }
         }
+    }
+
+    /// See [`Presence::list`].
+    pub fn list(&self, channel: &ChannelName) -> Vec<ClientInfo> {
+        self.channels()
+            .get(channel)
+            .map(|clients| clients.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// See [`Presence::stats`].
+    pub fn stats(&self, channel: &ChannelName) -> PresenceStats {
+        let channels = self.channels();
+        let Some(clients) = channels.get(channel) else {
+            return PresenceStats::default();
+        };
+        let users: BTreeSet<&str> = clients.values().map(|c| c.user_id.as_str()).collect();
+        PresenceStats {
+            num_clients: clients.len(),
+            num_users: users.len(),
+        }
+    }
+}
+
+#[async_trait]
+impl Presence for MemoryPresence {
+    async fn add(&self, channel: &ChannelName, client: ClientInfo) -> Result<(), EngineError> {
+        MemoryPresence::add(self, channel, client);
         Ok(())
     }
 
-    fn list(&self, channel: &ChannelName) -> Result<Vec<ClientInfo>, EngineError> {
-        Ok(self
-            .channels()
-            .get(channel)
-            .map(|clients| clients.values().cloned().collect())
-            .unwrap_or_default())
+    async fn remove(&self, channel: &ChannelName, client_id: &str) -> Result<(), EngineError> {
+        MemoryPresence::remove(self, channel, client_id);
+        Ok(())
     }
 
-    fn stats(&self, channel: &ChannelName) -> Result<PresenceStats, EngineError> {
-        let channels = self.channels();
-        let Some(clients) = channels.get(channel) else {
-            return Ok(PresenceStats::default());
-        };
-        let users: BTreeSet<&str> = clients.values().map(|c| c.user_id.as_str()).collect();
-        Ok(PresenceStats {
-            num_clients: clients.len(),
-            num_users: users.len(),
-        })
+    async fn list(&self, channel: &ChannelName) -> Result<Vec<ClientInfo>, EngineError> {
+        Ok(MemoryPresence::list(self, channel))
+    }
+
+    async fn stats(&self, channel: &ChannelName) -> Result<PresenceStats, EngineError> {
+        Ok(MemoryPresence::stats(self, channel))
     }
 }
 
@@ -188,18 +214,17 @@ mod tests {
             let presence = MemoryPresence::new();
             for op in *ops {
                 match op {
-                    Add(ch, c, u) => presence.add(&channel(ch), client(c, u)).unwrap(),
-                    Remove(ch, c) => presence.remove(&channel(ch), c).unwrap(),
+                    Add(ch, c, u) => presence.add(&channel(ch), client(c, u)),
+                    Remove(ch, c) => presence.remove(&channel(ch), c),
                 }
             }
             let listed: Vec<String> = presence
                 .list(&channel(look_at))
-                .unwrap()
                 .into_iter()
                 .map(|c| c.client_id)
                 .collect();
             assert_eq!(listed, *ids, "case {case}");
-            let stats = presence.stats(&channel(look_at)).unwrap();
+            let stats = presence.stats(&channel(look_at));
             assert_eq!(
                 stats,
                 PresenceStats {
@@ -214,8 +239,8 @@ mod tests {
     #[test]
     fn empty_channels_are_forgotten() {
         let presence = MemoryPresence::new();
-        presence.add(&channel("a"), client("c1", "u1")).unwrap();
-        presence.remove(&channel("a"), "c1").unwrap();
+        presence.add(&channel("a"), client("c1", "u1"));
+        presence.remove(&channel("a"), "c1");
         assert!(presence.channels().is_empty());
     }
 

@@ -33,7 +33,7 @@ use crate::permission::{AuthError, Authenticator, Credentials, Permissions};
 use crate::presence::ClientInfo;
 use crate::protocol::{
     decode_command, Command, ConnectParams, DisconnectCode, ErrorCode, PublishParams, Reply,
-    ReplyResult, Request, SubscribeParams,
+    ReplyResult, Request, SubscribeParams, MAX_CONNECT_INFO_LEN,
 };
 use crate::rate_limit::{RateLimit, TokenBucket};
 
@@ -79,7 +79,8 @@ pub struct ChannelOptions {
 }
 
 impl ChannelOptions {
-    fn of(namespace: &NamespaceConfig) -> Self {
+    /// The options of a channel in `namespace`.
+    pub fn of(namespace: &NamespaceConfig) -> Self {
         Self {
             history: HistoryOptions {
                 size: namespace.history_size,
@@ -211,6 +212,19 @@ impl Session {
         self.subscriptions.iter()
     }
 
+    /// Who the client is, once connected: as presence and publications show it.
+    pub fn client(&self) -> Option<ClientInfo> {
+        match &self.state {
+            State::Connected(credentials) => Some(self.client_info(credentials)),
+            _ => None,
+        }
+    }
+
+    /// Whether the client has connected (and not been disconnected since).
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state, State::Connected(_))
+    }
+
     /// Whether the session has disconnected the client.
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
@@ -337,8 +351,20 @@ impl Session {
     }
 
     fn connect(&mut self, id: u32, params: ConnectParams, ctx: &Context<'_>) -> Vec<Action> {
+        if params.info.as_ref().is_some_and(|info| {
+            serde_json::to_vec(info).map_or(true, |json| json.len() > MAX_CONNECT_INFO_LEN)
+        }) {
+            return reply(Reply::error_with(
+                id,
+                ErrorCode::BAD_REQUEST,
+                "info too large",
+            ));
+        }
         let credentials = match params.token.as_deref() {
-            None => Ok(Credentials::anonymous()),
+            None => Ok(Credentials {
+                info: params.info,
+                ..Credentials::anonymous()
+            }),
             Some(token) => ctx.authenticator.authenticate(token, ctx.now),
         };
         let (code, reason) = match credentials {

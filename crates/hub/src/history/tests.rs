@@ -14,18 +14,16 @@ fn options(size: usize) -> HistoryOptions {
 /// second from `start`, and the position after them.
 fn filled(appends: u64, size: usize, start: Instant) -> (MemoryHistory, StreamPosition) {
     let history = MemoryHistory::new(7, MINUTE);
-    let mut position = history.position(&channel("a"), start).unwrap();
+    let mut position = history.position(&channel("a"), start);
     for i in 1..=appends {
         let at = start + Duration::from_secs(i);
-        position = history
-            .append(
-                &channel("a"),
-                Bytes::from(i.to_string()),
-                None,
-                options(size),
-                at,
-            )
-            .unwrap();
+        position = history.append(
+            &channel("a"),
+            Payload::Json(Bytes::from(i.to_string())),
+            None,
+            options(size),
+            at,
+        );
     }
     (history, position)
 }
@@ -38,17 +36,21 @@ fn offsets(publications: &[Publication]) -> Vec<u64> {
 fn offsets_start_at_one_and_increase_within_one_epoch() {
     let start = Instant::now();
     let history = MemoryHistory::new(1, MINUTE);
-    let empty = history.position(&channel("a"), start).unwrap();
+    let empty = history.position(&channel("a"), start);
     assert_eq!(empty.offset, 0);
     for expected in 1..=5 {
-        let position = history
-            .append(&channel("a"), Bytes::new(), None, options(2), start)
-            .unwrap();
+        let position = history.append(
+            &channel("a"),
+            Payload::Json(Bytes::new()),
+            None,
+            options(2),
+            start,
+        );
         assert_eq!(position.offset, expected);
         assert_eq!(position.epoch, empty.epoch);
     }
     // Channels have their own streams and epochs.
-    let other = history.position(&channel("b"), start).unwrap();
+    let other = history.position(&channel("b"), start);
     assert_eq!(other.offset, 0);
     assert_ne!(other.epoch, empty.epoch);
 }
@@ -97,7 +99,7 @@ fn recovery_table() {
         };
         let client = StreamPosition { offset, epoch };
         let now = start + Duration::from_secs(at);
-        let got = history.since(&channel("a"), &client, limit, now).unwrap();
+        let got = history.since(&channel("a"), &client, limit, now);
         match (got, expected) {
             (Recovery::Recovered(slice), Some(expected)) => {
                 assert_eq!(offsets(&slice.publications), expected, "case {case}");
@@ -123,7 +125,7 @@ fn recovery_never_has_a_gap_or_a_duplicate() {
                     epoch: top.epoch.clone(),
                 };
                 let now = start + Duration::from_secs(appends);
-                let got = history.since(&channel("a"), &client, None, now).unwrap();
+                let got = history.since(&channel("a"), &client, None, now);
                 let Recovery::Recovered(slice) = got else {
                     continue;
                 };
@@ -134,7 +136,7 @@ fn recovery_never_has_a_gap_or_a_duplicate() {
                     "{size} {appends} {offset}"
                 );
                 for p in &slice.publications {
-                    assert_eq!(p.data, Bytes::from(p.offset.to_string()));
+                    assert_eq!(p.data, Payload::Json(Bytes::from(p.offset.to_string())));
                 }
             }
         }
@@ -147,10 +149,10 @@ fn a_stream_that_expired_comes_back_with_a_new_epoch() {
     let (history, before) = filled(3, 10, start);
     // The last publication was at start+3s and lives a minute; the stream with it.
     let later = start + Duration::from_secs(3) + MINUTE;
-    let after = history.position(&channel("a"), later).unwrap();
+    let after = history.position(&channel("a"), later);
     assert_eq!(after.offset, 0);
     assert_ne!(after.epoch, before.epoch);
-    let recovery = history.since(&channel("a"), &before, None, later).unwrap();
+    let recovery = history.since(&channel("a"), &before, None, later);
     assert_eq!(
         recovery,
         Recovery::Lost {
@@ -158,9 +160,13 @@ fn a_stream_that_expired_comes_back_with_a_new_epoch() {
         }
     );
     // The new stream's offsets start over, in the new epoch.
-    let appended = history
-        .append(&channel("a"), Bytes::new(), None, options(10), later)
-        .unwrap();
+    let appended = history.append(
+        &channel("a"),
+        Payload::Json(Bytes::new()),
+        None,
+        options(10),
+        later,
+    );
     assert_eq!(
         appended,
         StreamPosition {
@@ -174,25 +180,19 @@ fn a_stream_that_expired_comes_back_with_a_new_epoch() {
 fn a_stream_only_read_expires_after_the_idle_ttl() {
     let start = Instant::now();
     let history = MemoryHistory::new(3, MINUTE);
-    let first = history.position(&channel("a"), start).unwrap();
-    let still = history.position(&channel("a"), start + MINUTE / 2).unwrap();
+    let first = history.position(&channel("a"), start);
+    let still = history.position(&channel("a"), start + MINUTE / 2);
     assert_eq!(first, still);
-    let renewed = history.position(&channel("a"), start + MINUTE).unwrap();
+    let renewed = history.position(&channel("a"), start + MINUTE);
     assert_ne!(first.epoch, renewed.epoch);
 }
 
 #[test]
 fn epochs_depend_on_the_seed() {
     let now = Instant::now();
-    let one = MemoryHistory::new(1, MINUTE)
-        .position(&channel("a"), now)
-        .unwrap();
-    let two = MemoryHistory::new(2, MINUTE)
-        .position(&channel("a"), now)
-        .unwrap();
-    let one_again = MemoryHistory::new(1, MINUTE)
-        .position(&channel("a"), now)
-        .unwrap();
+    let one = MemoryHistory::new(1, MINUTE).position(&channel("a"), now);
+    let two = MemoryHistory::new(2, MINUTE).position(&channel("a"), now);
+    let one_again = MemoryHistory::new(1, MINUTE).position(&channel("a"), now);
     assert_ne!(one.epoch, two.epoch);
     assert_eq!(one.epoch, one_again.epoch);
     assert_eq!(one.epoch.len(), 16);
@@ -210,7 +210,7 @@ fn top_returns_the_latest_in_order() {
         (9, &[3, 4, 5, 6]),
     ];
     for &(limit, expected) in table {
-        let slice = history.top(&channel("a"), limit, now).unwrap();
+        let slice = history.top(&channel("a"), limit, now);
         assert_eq!(offsets(&slice.publications), expected, "limit {limit}");
         assert_eq!(slice.position, position);
     }
@@ -220,7 +220,7 @@ fn top_returns_the_latest_in_order() {
 fn purge_drops_expired_streams() {
     let start = Instant::now();
     let (history, _) = filled(2, 10, start);
-    history.position(&channel("b"), start + MINUTE).unwrap();
+    history.position(&channel("b"), start + MINUTE);
     assert_eq!(history.purge_expired(start + MINUTE), 2);
     assert_eq!(
         history.purge_expired(start + MINUTE + Duration::from_secs(2)),

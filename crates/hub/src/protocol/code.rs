@@ -101,6 +101,17 @@ impl DisconnectCode {
     pub fn reconnect(self) -> bool {
         !matches!(self, Self::BAD_REQUEST | Self::UNAUTHORIZED | Self::FORCED)
     }
+
+    /// The WebSocket close code that ends the connection: the disconnect code itself, except
+    /// for a shutdown, which is 1001 "going away" as RFC 6455 section 7.4.1 defines it for a
+    /// server that goes down (the `disconnect` push before it still says 4000).
+    pub fn close_code(self) -> u16 {
+        if self == Self::SHUTDOWN {
+            1001
+        } else {
+            self.0
+        }
+    }
 }
 
 impl fmt::Debug for DisconnectCode {

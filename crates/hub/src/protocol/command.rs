@@ -46,6 +46,20 @@ pub enum Request {
 }
 
 impl Request {
+    /// This request's method name, as on the wire.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Connect(_) => "connect",
+            Self::Subscribe(_) => "subscribe",
+            Self::Unsubscribe(_) => "unsubscribe",
+            Self::Publish(_) => "publish",
+            Self::Presence(_) => "presence",
+            Self::PresenceStats(_) => "presence_stats",
+            Self::History(_) => "history",
+            Self::Ping => "ping",
+        }
+    }
+
     /// The method names, as on the wire.
     pub const METHODS: &'static [&'static str] = &[
         "connect",
@@ -68,7 +82,16 @@ pub struct ConnectParams {
     /// The client's name and version, for the server's logs and metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// What an anonymous connection says about itself (a display name), shown in presence
+    /// and on its publications; at most [`MAX_CONNECT_INFO_LEN`] bytes as JSON. Ignored when
+    /// a token is given: the token's `info` claim is what the application vouches for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<Value>,
 }
+
+/// The most bytes the `info` of a `connect` may take, encoded: it is repeated in every
+/// presence list and publication of the connection.
+pub const MAX_CONNECT_INFO_LEN: usize = 1024;
 
 /// Parameters of `subscribe`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,6 +248,7 @@ mod tests {
             (
                 r#"{"id":1,"method":"connect","params":{"token":"t","name":"js/1.0"}}"#,
                 Request::Connect(ConnectParams {
+                    info: None,
                     token: Some("t".into()),
                     name: Some("js/1.0".into()),
                 }),
@@ -314,6 +338,7 @@ mod tests {
             (
                 r#"{"id":2,"method":"connect","params":{"token":"t","future":true},"extra":1}"#,
                 Request::Connect(ConnectParams {
+                    info: None,
                     token: Some("t".into()),
                     name: None,
                 }),

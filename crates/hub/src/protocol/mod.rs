@@ -18,9 +18,9 @@ mod reply;
 pub use code::{DisconnectCode, ErrorCode};
 pub use command::{
     decode_command, ChannelParams, Command, ConnectParams, DecodeError, HistoryParams,
-    PublishParams, Request, SubscribeParams,
+    PublishParams, Request, SubscribeParams, MAX_CONNECT_INFO_LEN,
 };
-pub use push::{encode_publication, Push};
+pub use push::{encode_publication, payload_value, Push};
 pub use reply::{ErrorReply, PublicationData, Reply, ReplyResult};
 
 /// The WebSocket subprotocol name a client offers to speak this protocol.

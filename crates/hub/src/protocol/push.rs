@@ -2,13 +2,15 @@
 
 use std::fmt::Write as _;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::code::DisconnectCode;
 use crate::channel::ChannelName;
-use crate::history::Publication;
+use crate::history::{Payload, Publication};
 use crate::presence::ClientInfo;
 
 /// A message from the server that answers no command.
@@ -27,6 +29,9 @@ pub enum Push {
         offset: u64,
         /// What was published.
         data: Value,
+        /// `data` is a base64 string of a binary message published in a plain room.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        binary: bool,
         /// Who published it, if a client did.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         info: Option<ClientInfo>,
@@ -64,11 +69,12 @@ pub enum Push {
 /// Encodes a publication push straight from the stored bytes of its data, without parsing
 /// them. The hub calls this once per publication and shares the bytes with every subscriber.
 ///
-/// `publication.data` must be one encoded JSON value (the hub only stores what it encoded
-/// itself), and the result is then byte for byte what serializing [`Push::Publication`]
-/// gives.
+/// A [`Payload::Json`] must hold one encoded JSON value (the hub only stores what it
+/// encoded or checked itself); the result is then byte for byte what serializing
+/// [`Push::Publication`] gives.
 pub fn encode_publication(channel: &ChannelName, publication: &Publication) -> Bytes {
-    let mut out = String::with_capacity(64 + channel.as_str().len() + publication.data.len());
+    let data = &publication.data;
+    let mut out = String::with_capacity(64 + channel.as_str().len() + data.len() * 4 / 3);
     // Channel names need no escaping (see `ChannelName`'s character set).
     let _ = write!(
         out,
@@ -76,7 +82,7 @@ pub fn encode_publication(channel: &ChannelName, publication: &Publication) -> B
         publication.offset
     );
     let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&publication.data);
+    write_payload(&mut bytes, data);
     if let Some(info) = &publication.info {
         bytes.extend_from_slice(br#","info":"#);
         // Serializing a struct of strings and a `Value` into a Vec cannot fail.
@@ -84,6 +90,43 @@ pub fn encode_publication(channel: &ChannelName, publication: &Publication) -> B
     }
     bytes.push(b'}');
     Bytes::from(bytes)
+}
+
+/// Writes a payload as the value of `data` (and the `binary` flag after it, for binary).
+fn write_payload(out: &mut Vec<u8>, payload: &Payload) {
+    match payload {
+        Payload::Json(json) => out.extend_from_slice(json),
+        Payload::Text(text) => {
+            // Text payloads come from WebSocket text messages, which are UTF-8.
+            let text = String::from_utf8_lossy(text);
+            let _ = serde_json::to_writer(&mut *out, text.as_ref());
+        }
+        Payload::Binary(binary) => {
+            out.push(b'"');
+            let start = out.len();
+            out.resize(
+                start + base64::encoded_len(binary.len(), true).unwrap_or(0),
+                0,
+            );
+            let written = STANDARD
+                .encode_slice(binary, &mut out[start..])
+                .unwrap_or(0);
+            out.truncate(start + written);
+            out.extend_from_slice(br#"","binary":true"#);
+        }
+    }
+}
+
+/// The value of a payload as protocol clients see it in `data`, and whether it is binary.
+pub fn payload_value(payload: &Payload) -> (Value, bool) {
+    match payload {
+        Payload::Json(json) => (serde_json::from_slice(json).unwrap_or(Value::Null), false),
+        Payload::Text(text) => (
+            Value::String(String::from_utf8_lossy(text).into_owned()),
+            false,
+        ),
+        Payload::Binary(binary) => (Value::String(STANDARD.encode(binary)), true),
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +156,7 @@ mod tests {
                     channel: channel("chat:lobby"),
                     offset: 7,
                     data: json!({"text": "hi"}),
+                    binary: false,
                     info: None,
                 },
             ),
@@ -157,7 +201,7 @@ mod tests {
         for info in [None, Some(alice())] {
             let publication = Publication {
                 offset: 42,
-                data: Bytes::from(serde_json::to_vec(&data).unwrap()),
+                data: Payload::Json(Bytes::from(serde_json::to_vec(&data).unwrap())),
                 info: info.clone(),
             };
             let encoded = encode_publication(&channel("chat:room:7"), &publication);
@@ -165,9 +209,44 @@ mod tests {
                 channel: channel("chat:room:7"),
                 offset: 42,
                 data: data.clone(),
+                binary: false,
                 info,
             };
             assert_eq!(encoded, serde_json::to_vec(&push).unwrap());
+        }
+    }
+
+    #[test]
+    fn text_and_binary_payloads_encode_as_strings() {
+        let table: &[(Payload, &str)] = &[
+            (
+                Payload::Text(Bytes::from("hi \"there\"")),
+                r#""hi \"there\"""#,
+            ),
+            (Payload::Text(Bytes::new()), r#""""#),
+            (
+                Payload::Binary(Bytes::from_static(&[0, 255, 7])),
+                r#""AP8H","binary":true"#,
+            ),
+            (Payload::Binary(Bytes::new()), r#""","binary":true"#),
+            (Payload::Json(Bytes::from("[1,2]")), "[1,2]"),
+        ];
+        for (payload, data) in table {
+            let publication = Publication {
+                offset: 3,
+                data: payload.clone(),
+                info: None,
+            };
+            let encoded = encode_publication(&channel("a"), &publication);
+            let expected =
+                format!(r#"{{"push":"publication","channel":"a","offset":3,"data":{data}}}"#);
+            assert_eq!(std::str::from_utf8(&encoded).unwrap(), expected);
+            // What serde reads back agrees with `payload_value`.
+            let Push::Publication { data, binary, .. } = serde_json::from_slice(&encoded).unwrap()
+            else {
+                panic!("not a publication")
+            };
+            assert_eq!((data, binary), payload_value(payload));
         }
     }
 }

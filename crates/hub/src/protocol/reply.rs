@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::code::ErrorCode;
+use super::push::payload_value;
+use crate::history::Publication;
 use crate::presence::ClientInfo;
 
 /// The answer to a command.
@@ -62,9 +64,24 @@ pub struct PublicationData {
     pub offset: u64,
     /// What was published.
     pub data: Value,
+    /// `data` is a base64 string of a binary message published in a plain room.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binary: bool,
     /// Who published it, if a client did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<ClientInfo>,
+}
+
+impl From<&Publication> for PublicationData {
+    fn from(publication: &Publication) -> Self {
+        let (data, binary) = payload_value(&publication.data);
+        Self {
+            offset: publication.offset,
+            data,
+            binary,
+            info: publication.info.clone(),
+        }
+    }
 }
 
 /// The result of a successful command; its shape depends on the method.
@@ -185,6 +202,7 @@ mod tests {
         let publication = PublicationData {
             offset: 4,
             data: json!({"text": "hi"}),
+            binary: false,
             info: Some(alice.clone()),
         };
         let table: Vec<(&str, Reply)> = vec![
@@ -221,6 +239,7 @@ mod tests {
                         publications: vec![PublicationData {
                             offset: 4,
                             data: json!(1),
+                            binary: false,
                             info: None,
                         }],
                     },

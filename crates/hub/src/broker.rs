@@ -1,0 +1,135 @@
+//! The broker seam: publishing into a channel and delivering to its subscribers, on this
+//! node and, with a shared engine, on every node.
+//!
+//! # Why publishing is one step
+//!
+//! A publication gets its offset from the channel's stream and must reach subscribers in
+//! offset order, or a client would see offset 7 before 6 and its recovery position would be
+//! wrong. So appending to history and delivering happen together, under one lock per channel
+//! in memory (and in one script in Redis, whose pub/sub then keeps the order). History reads
+//! stay on the [`History`](crate::history::History) seam.
+//!
+//! # Delivery
+//!
+//! The broker hands each publication to the node's [`Fanout`](crate::node::Fanout) once, as
+//! an `Arc<`[`Delivery`]`>`: the push frame is encoded once per node, and every subscriber's
+//! outbox holds a pointer to the same bytes.
+
+mod memory;
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use switchboard::{Message, Utf8Bytes};
+
+pub use memory::MemoryBroker;
+
+use crate::channel::ChannelName;
+use crate::engine::EngineError;
+use crate::history::{HistoryOptions, Payload, Publication, StreamPosition};
+use crate::presence::ClientInfo;
+use crate::protocol::{encode_publication, Push};
+
+/// The broker seam (see the [module documentation](self)). The shape follows
+/// [`crate::engine`].
+#[async_trait]
+pub trait Broker: Send + Sync {
+    /// Appends `data` to `channel`'s stream (kept as `history` says) and delivers it to the
+    /// channel's subscribers, in offset order. Returns the publication's position.
+    async fn publish(
+        &self,
+        channel: &ChannelName,
+        data: Payload,
+        info: Option<ClientInfo>,
+        history: HistoryOptions,
+        now: Instant,
+    ) -> Result<StreamPosition, EngineError>;
+
+    /// Delivers a join or leave push to the channel's subscribers; it is not stored.
+    async fn publish_event(&self, channel: &ChannelName, push: &Push) -> Result<(), EngineError>;
+
+    /// This node has its first subscriber to `channel`: start receiving it. The memory
+    /// broker needs nothing; a shared engine subscribes the node.
+    async fn subscribe(&self, channel: &ChannelName) -> Result<(), EngineError>;
+
+    /// This node's last subscriber to `channel` left: stop receiving it.
+    async fn unsubscribe(&self, channel: &ChannelName) -> Result<(), EngineError>;
+}
+
+/// One publication, join or leave on its way to every subscriber of a channel on this node,
+/// encoded once.
+#[derive(Debug)]
+pub struct Delivery {
+    channel: ChannelName,
+    position: Option<StreamPosition>,
+    json: Utf8Bytes,
+    plain: Option<Message>,
+}
+
+impl Delivery {
+    /// A publication at `epoch`, encoded for protocol and plain subscribers.
+    pub fn publication(channel: ChannelName, publication: &Publication, epoch: &str) -> Self {
+        let json = text(encode_publication(&channel, publication));
+        let plain = match &publication.data {
+            Payload::Json(bytes) | Payload::Text(bytes) => {
+                Some(match Utf8Bytes::try_from(bytes.clone()) {
+                    Ok(text) => Message::Text(text),
+                    Err(_) => Message::Binary(bytes.clone()),
+                })
+            }
+            Payload::Binary(bytes) => Some(Message::Binary(bytes.clone())),
+        };
+        Self {
+            channel,
+            position: Some(StreamPosition {
+                offset: publication.offset,
+                epoch: epoch.to_owned(),
+            }),
+            json,
+            plain,
+        }
+    }
+
+    /// A push that is not a publication (join, leave): protocol subscribers only.
+    pub fn event(channel: ChannelName, push: &Push) -> Self {
+        // Serializing a push (strings, numbers and JSON values) cannot fail.
+        let json = serde_json::to_string(push).unwrap_or_default();
+        Self {
+            channel,
+            position: None,
+            json: Utf8Bytes::from(json),
+            plain: None,
+        }
+    }
+
+    /// The channel.
+    pub fn channel(&self) -> &ChannelName {
+        &self.channel
+    }
+
+    /// The publication's offset and epoch; `None` for a join or leave.
+    pub fn position(&self) -> Option<&StreamPosition> {
+        self.position.as_ref()
+    }
+
+    /// The frame for protocol subscribers.
+    pub fn json(&self) -> &Utf8Bytes {
+        &self.json
+    }
+
+    /// The message for plain-room subscribers; `None` for a join or leave.
+    pub fn plain(&self) -> Option<&Message> {
+        self.plain.as_ref()
+    }
+
+    /// The size an outbox counts for it.
+    pub fn size(&self) -> usize {
+        self.json.len()
+    }
+}
+
+fn text(bytes: bytes::Bytes) -> Utf8Bytes {
+    // The encoder writes JSON, which is UTF-8; a failure here would be a bug in it, and a
+    // binary frame is still better than a panic in the publisher.
+    Utf8Bytes::try_from(bytes).unwrap_or_else(|_| Utf8Bytes::from("{}"))
+}

@@ -1,0 +1,192 @@
+//! The HTTP side of `switchboard serve`: one port for the chat page, the WebSocket
+//! endpoints, the HTTP API, `/health` and `/metrics`.
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /` | the chat page (and `/chat.js`, `/chat.css`) |
+//! | `GET /ws` | WebSocket, subprotocol `switchboard.v1.json` (`docs/protocol.md`) |
+//! | `GET /ws/{channel}` | WebSocket plain room |
+//! | `POST /api/{method}` | the HTTP API ([`api`](self) module docs) |
+//! | `GET /health` | 200 `{"status":"ok"}`, 503 while shutting down |
+//! | `GET /metrics` | Prometheus text format |
+
+mod api;
+mod limits;
+mod pages;
+mod ws;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::routing::{get, post};
+use axum::Router;
+use switchboard::proto::Limits;
+use switchboard::{Acceptor, OriginPolicy, WebSocketConfig};
+use tokio::net::TcpListener;
+
+pub use api::MAX_BROADCAST_CHANNELS;
+pub use ws::{PROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
+
+use crate::config::ServeConfig;
+use crate::node::Node;
+use limits::ConnectionLimits;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    node: Arc<Node>,
+    protocol_acceptor: Arc<Acceptor>,
+    plain_acceptor: Arc<Acceptor>,
+    limits: Arc<ConnectionLimits>,
+    api_key: Option<Arc<str>>,
+    chat_page: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub struct StartError(String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A bound, not yet running, hub server.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+    node: Arc<Node>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.listener.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+fn websocket_config(config: &ServeConfig) -> WebSocketConfig {
+    let limits = &config.limits;
+    let mut frame_limits = Limits::default();
+    frame_limits.max_frame_size = limits.max_message_size;
+    frame_limits.max_message_size = limits.max_message_size;
+    let compression = limits
+        .compression
+        .then(switchboard::proto::extension::deflate::DeflateConfig::default);
+    WebSocketConfig::default()
+        .limits(frame_limits)
+        .keepalive(
+            Some(Duration::from_secs(limits.ping_interval_secs)),
+            Some(Duration::from_secs(limits.ping_timeout_secs)),
+        )
+        .compression(compression)
+}
+
+impl Server {
+    /// Binds `config.listen` and prepares a node on `node`'s engines.
+    pub async fn bind(config: &ServeConfig, node: Arc<Node>) -> Result<Self, StartError> {
+        let origin = if config.allowed_origins.is_empty() {
+            OriginPolicy::SameOrigin
+        } else {
+            OriginPolicy::allow_list(config.allowed_origins.iter().map(String::as_str))
+                .map_err(|e| StartError(format!("allowed_origins: {e}")))?
+        };
+        let websocket = websocket_config(config);
+        let protocol_acceptor = Acceptor::new()
+            .config(websocket.clone())
+            .origin_policy(origin.clone())
+            .protocols([PROTOCOL]);
+        let plain_acceptor = Acceptor::new().config(websocket).origin_policy(origin);
+        let state = AppState {
+            node: Arc::clone(&node),
+            protocol_acceptor: Arc::new(protocol_acceptor),
+            plain_acceptor: Arc::new(plain_acceptor),
+            limits: ConnectionLimits::new(
+                config.limits.max_connections,
+                config.limits.max_connections_per_ip,
+            ),
+            api_key: config.api_key.as_deref().map(Arc::from),
+            chat_page: config.chat_page,
+        };
+        let router = Router::new()
+            .route("/", get(pages::index))
+            .route("/chat.js", get(pages::chat_js))
+            .route("/chat.css", get(pages::chat_css))
+            .route("/health", get(pages::health))
+            .route("/metrics", get(pages::metrics))
+            .route("/ws", get(ws::protocol))
+            .route("/ws/{*channel}", get(ws::plain))
+            .route("/api/{method}", post(api::handle))
+            .with_state(state);
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
+        Ok(Self {
+            listener,
+            router,
+            node,
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
+        })
+    }
+
+    /// The address the server listens on (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The node behind the server.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully: stops accepting, tells
+    /// every WebSocket client to reconnect elsewhere (`disconnect` 4000, close 1001), and
+    /// waits for them for up to `shutdown_timeout_secs`.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            listener,
+            router,
+            node,
+            shutdown_timeout,
+        } = self;
+        let maintenance = tokio::spawn(Arc::clone(&node).run_maintenance(Duration::from_secs(5)));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        };
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let serving = axum::serve(listener, app).with_graceful_shutdown(signal);
+        let mut stopped = stop_rx.clone();
+        let result = tokio::select! {
+            result = serving.into_future() => result,
+            // Once asked to stop, HTTP requests in flight get the same deadline as the
+            // WebSocket clients; the WebSockets are drained below.
+            () = async {
+                let _ = stopped.wait_for(|stop| *stop).await;
+                tokio::time::sleep(shutdown_timeout).await;
+            } => Ok(()),
+        };
+        if *stop_rx.borrow() {
+            tracing::info!("shutting down: asking clients to reconnect elsewhere");
+            let left = node.shutdown(shutdown_timeout).await;
+            if left > 0 {
+                tracing::warn!(
+                    left,
+                    "shutdown deadline passed with clients still connected"
+                );
+            }
+        }
+        maintenance.abort();
+        result
+    }
+}
