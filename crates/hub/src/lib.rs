@@ -3,7 +3,10 @@
 //!
 //! This crate is, so far, the hub's **pure domain core**: no sockets, no async runtime, no
 //! clock and no global random generator. Time and randomness are passed in, as in
-//! `switchboard-proto`, so every rule is tested with tables.
+//! `switchboard-proto`, so every rule is tested with tables. One exception, for a reason:
+//! [`JwtAuthenticator`]'s [`Authenticator`](permission::Authenticator) implementation reads
+//! the wall clock, because a token's expiry is a calendar time; its `authenticate_at` takes
+//! that clock as a parameter, and the tests use it.
 //!
 //! # Map
 //!
@@ -15,7 +18,8 @@
 //!        │ Command
 //!        ▼
 //!  session::Session::handle(command, ctx)     connect first, rate limit, permissions
-//!        │ Vec<Action>                          (permission, rate_limit, channel::Namespaces)
+//!        │ Vec<Action>                          (permission, rate_limit, channel::Namespaces;
+//!        │                                      connect's token: jwt::JwtAuthenticator)
 //!        ▼
 //!  the hub runtime (NOT YET) executes the actions:
 //!        ├─ Subscribe ─▶ history::History::since / position   (recovery: no gap, no duplicate)
@@ -33,6 +37,7 @@
 //! | [`protocol`] | the JSON wire types: commands, replies, pushes, error and disconnect codes |
 //! | [`session`] | the per-connection state machine: command in, actions out |
 //! | [`permission`] | credentials, channel patterns from a token, who may subscribe and publish |
+//! | [`jwt`] | [`JwtAuthenticator`]: connection tokens as JWTs (HS256, RS256, ES256) |
 //! | [`rate_limit`] | the per-connection token bucket |
 //! | [`history`] | the [`History`] seam; [`MemoryHistory`], streams with offsets and epochs |
 //! | [`presence`] | the [`Presence`] seam; [`MemoryPresence`] |
@@ -50,7 +55,6 @@
 //!   other nodes; memory first, then Redis. History, presence and the broker will have Redis
 //!   engines; only the memory ones exist.
 //! - **The transport** (not yet): serving the protocol on `switchboard` WebSockets.
-//! - **JWT** (not yet): only the [`Authenticator`](permission::Authenticator) trait exists.
 //! - **The HTTP API and metrics** (not yet): publishing, disconnecting and presence from
 //!   the application's backend.
 //! - **`switchboard serve`** (not yet): the command in `switchboard-cli` that runs all this.
@@ -103,6 +107,7 @@
 pub mod channel;
 pub mod engine;
 pub mod history;
+pub mod jwt;
 pub mod permission;
 pub mod presence;
 pub mod protocol;
@@ -114,5 +119,6 @@ pub use engine::EngineError;
 pub use history::{
     History, HistoryOptions, HistorySlice, MemoryHistory, Publication, Recovery, StreamPosition,
 };
+pub use jwt::{JwtAuthenticator, JwtConfig, JwtConfigError};
 pub use presence::{ClientInfo, MemoryPresence, Presence, PresenceStats};
 pub use session::{Action, Context, Session, SessionConfig};

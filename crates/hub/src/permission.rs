@@ -90,8 +90,9 @@ pub enum AuthError {
     Expired,
 }
 
-/// Checks a connection's token. The JWT implementation is not built yet; tests and
-/// embedders supply their own. Synchronous on purpose: checking a signature is CPU work.
+/// Checks a connection's token. [`JwtAuthenticator`](crate::jwt::JwtAuthenticator) checks
+/// JSON Web Tokens; tests and embedders may supply their own. Synchronous on purpose:
+/// checking a signature is CPU work.
 pub trait Authenticator: Send + Sync {
     /// The credentials `token` proves, at `now`.
     fn authenticate(&self, token: &str, now: Instant) -> Result<Credentials, AuthError>;
