@@ -198,3 +198,5 @@ fn validation(algorithm: Algorithm, config: &JwtConfig) -> Validation {
     validation
 }
 
+#[cfg(test)]
+mod tests;
