@@ -59,6 +59,9 @@ pub struct ServeConfig {
     pub log: LogConfig,
     /// Limits per server, per address and per connection.
     pub limits: LimitsConfig,
+    /// JWT connection tokens. Default: none, so every token is refused and only anonymous
+    /// connections get in (where a namespace allows them).
+    pub jwt: Option<crate::jwt::JwtConfig>,
     /// Namespaces by name; `default` configures channels without a `namespace:` prefix.
     /// Default: only `default`, open to anonymous clients, with presence, join and leave,
     /// and 100 publications of history for 5 minutes.
@@ -153,6 +156,7 @@ impl Default for ServeConfig {
             shutdown_timeout_secs: 10,
             log: LogConfig::default(),
             limits: LimitsConfig::default(),
+            jwt: None,
             namespaces: BTreeMap::from([("default".to_owned(), NamespaceSettings::default())]),
         }
     }
@@ -299,6 +303,9 @@ impl ServeConfig {
             }
         };
         redact(&mut shown.api_key);
+        if let Some(jwt) = shown.jwt.as_mut() {
+            redact(&mut jwt.hmac_secret);
+        }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
     }
 

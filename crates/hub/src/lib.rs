@@ -7,6 +7,12 @@
 //! global random generator; time is passed in, so every rule is tested with tables. The
 //! **runtime** (`broker`, `node`, `server`, `config`, `jwt`) runs it on tokio and
 //! `switchboard` WebSockets.
+//! This crate is, so far, the hub's **pure domain core**: no sockets, no async runtime, no
+//! clock and no global random generator. Time and randomness are passed in, as in
+//! `switchboard-proto`, so every rule is tested with tables. One exception, for a reason:
+//! [`JwtAuthenticator`]'s [`Authenticator`](permission::Authenticator) implementation reads
+//! the wall clock, because a token's expiry is a calendar time; its `authenticate_at` takes
+//! that clock as a parameter, and the tests use it.
 //!
 //! # Map
 //!
@@ -23,6 +29,24 @@
 //!        │              Fanout::deliver ─▶ each subscriber's bounded Outbox
 //!        ▼                                        │ (full: disconnect 4004, never wait)
 //!  replies and deliveries ◀───────────────────────┘
+//!  WebSocket text frame (subprotocol switchboard.v1.json)
+//!        │
+//!        ▼
+//!  protocol::decode_command ─── bad frame ──▶ error Reply (and a disconnect if malformed)
+//!        │ Command
+//!        ▼
+//!  session::Session::handle(command, ctx)     connect first, rate limit, permissions
+//!        │ Vec<Action>                          (permission, rate_limit, channel::Namespaces;
+//!        │                                      connect's token: jwt::JwtAuthenticator)
+//!        ▼
+//!  the hub runtime (NOT YET) executes the actions:
+//!        ├─ Subscribe ─▶ history::History::since / position   (recovery: no gap, no duplicate)
+//!        │               presence::Presence::add, a join push
+//!        ├─ Publish ──▶ history::History::append  ─▶ offset + epoch
+//!        │              protocol::encode_publication: encoded once, as Bytes
+//!        │              broker (NOT YET) ─▶ every subscriber's outbox shares those bytes
+//!        ├─ Presence / PresenceStats / History ─▶ a Reply built from the engine's answer
+//!        └─ Reply / Disconnect ─▶ the connection
 //! ```
 //!
 //! | module | what it holds |
@@ -31,7 +55,7 @@
 //! | [`protocol`] | the JSON wire types: commands, replies, pushes, error and disconnect codes |
 //! | [`session`] | the per-connection state machine: command in, actions out |
 //! | [`permission`] | credentials, channel patterns from a token, who may subscribe and publish |
-//! | [`jwt`] | connection tokens: HS256, RS256, ES256 |
+//! | [`jwt`] | [`JwtAuthenticator`]: connection tokens as JWTs (HS256, RS256, ES256) |
 //! | [`rate_limit`] | the per-connection token bucket |
 //! | [`history`] | the [`History`] seam; [`MemoryHistory`], streams with offsets and epochs |
 //! | [`presence`] | the [`Presence`] seam; [`MemoryPresence`] |
@@ -80,6 +104,7 @@ pub mod channel;
 pub mod config;
 pub mod engine;
 pub mod history;
+pub mod jwt;
 pub mod node;
 pub mod permission;
 pub mod presence;
@@ -94,5 +119,6 @@ pub use history::{
     History, HistoryOptions, HistorySlice, MemoryHistory, Payload, Publication, Recovery,
     StreamPosition,
 };
+pub use jwt::{JwtAuthenticator, JwtConfig, JwtConfigError};
 pub use presence::{ClientInfo, MemoryPresence, Presence, PresenceStats};
 pub use session::{Action, Context, Session, SessionConfig};

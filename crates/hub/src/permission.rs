@@ -63,8 +63,12 @@ pub struct Credentials {
     pub user_id: String,
     /// Application data about the connection, shown in presence and publications.
     pub info: Option<Value>,
-    /// Channels the token grants, even where clients may not subscribe on their own.
+    /// Channels the token grants subscribing to, even where clients may not subscribe on
+    /// their own.
     pub channels: Vec<ChannelPattern>,
+    /// Channels the token grants publishing into, even where clients may not publish on
+    /// their own. Separate from `channels` so that a read grant never becomes a write.
+    pub publish: Vec<ChannelPattern>,
     /// When the token expires; the session disconnects the client then.
     pub expires_at: Option<Instant>,
 }
@@ -86,8 +90,9 @@ pub enum AuthError {
     Expired,
 }
 
-/// Checks a connection's token. The JWT implementation is not built yet; tests and
-/// embedders supply their own. Synchronous on purpose: checking a signature is CPU work.
+/// Checks a connection's token. [`JwtAuthenticator`](crate::jwt::JwtAuthenticator) checks
+/// JSON Web Tokens; tests and embedders may supply their own. Synchronous on purpose:
+/// checking a signature is CPU work.
 pub trait Authenticator: Send + Sync {
     /// The credentials `token` proves, at `now`.
     fn authenticate(&self, token: &str, now: Instant) -> Result<Credentials, AuthError>;
@@ -97,9 +102,10 @@ pub trait Authenticator: Send + Sync {
 ///
 /// - **Subscribe**: a channel pattern in the token grants it; otherwise the namespace must
 ///   allow subscribing by clients, and an anonymous connection needs `allow_anonymous`.
-/// - **Publish**: the namespace must allow publishing by clients, and an anonymous
-///   connection needs `allow_anonymous`. The token's patterns do not grant publishing:
-///   a read grant must not become a write.
+/// - **Publish**: a publish pattern in the token grants it; otherwise the namespace must
+///   allow publishing by clients, and an anonymous connection needs `allow_anonymous`. The
+///   subscribe patterns (`channels`) do not grant publishing: a read grant must not become
+///   a write.
 /// - **Presence and history**: only in channels the connection is subscribed to (checked by
 ///   the session), so they reveal nothing a subscriber could not see.
 #[derive(Debug, Clone, Copy)]
@@ -133,10 +139,16 @@ impl<'a> Permissions<'a> {
         }
     }
 
-    /// Whether the connection may publish into a channel of `namespace`.
-    pub fn check_publish(&self, namespace: &NamespaceConfig) -> Result<(), ErrorCode> {
-        if namespace.allow_publish_by_clients && (namespace.allow_anonymous || !self.is_anonymous())
-        {
+    /// Whether the connection may publish into `channel`, in namespace `namespace`.
+    pub fn check_publish(
+        &self,
+        channel: &ChannelName,
+        namespace: &NamespaceConfig,
+    ) -> Result<(), ErrorCode> {
+        let granted = self.credentials.publish.iter().any(|p| p.matches(channel));
+        let open = namespace.allow_publish_by_clients
+            && (namespace.allow_anonymous || !self.is_anonymous());
+        if granted || open {
             Ok(())
         } else {
             Err(ErrorCode::PERMISSION_DENIED)
@@ -178,12 +190,17 @@ mod tests {
 
     #[test]
     fn subscribe_and_publish_rules() {
-        let user = |patterns: &[&str]| Credentials {
-            user_id: "alice".into(),
-            channels: patterns
+        let patterns = |patterns: &[&str]| {
+            patterns
                 .iter()
                 .map(|p| ChannelPattern::new(p).unwrap())
-                .collect(),
+                .collect()
+        };
+        // A user with subscribe grants and publish grants.
+        let user = |channels: &[&str], publish: &[&str]| Credentials {
+            user_id: "alice".into(),
+            channels: patterns(channels),
+            publish: patterns(publish),
             ..Credentials::default()
         };
         let anonymous = Credentials::anonymous();
@@ -200,14 +217,20 @@ mod tests {
         let denied = Err(ErrorCode::PERMISSION_DENIED);
         // (credentials, namespace, channel, may subscribe, may publish)
         let table = [
-            (user(&[]), &default, "a", Ok(()), denied),
+            (user(&[], &[]), &default, "a", Ok(()), denied),
             (anonymous.clone(), &default, "a", denied, denied),
             (anonymous.clone(), &open, "a", Ok(()), Ok(())),
-            (user(&[]), &open, "a", Ok(()), Ok(())),
-            (user(&[]), &closed, "a", denied, denied),
-            (user(&["a"]), &closed, "a", Ok(()), denied),
-            (user(&["b:*"]), &closed, "b:1", Ok(()), denied),
-            (user(&["b:*"]), &closed, "c:1", denied, denied),
+            (user(&[], &[]), &open, "a", Ok(()), Ok(())),
+            (user(&[], &[]), &closed, "a", denied, denied),
+            (user(&["a"], &[]), &closed, "a", Ok(()), denied),
+            (user(&["b:*"], &[]), &closed, "b:1", Ok(()), denied),
+            (user(&["b:*"], &[]), &closed, "c:1", denied, denied),
+            // A publish grant allows publishing where clients may not, and nothing else.
+            (user(&[], &["a"]), &default, "a", Ok(()), Ok(())),
+            (user(&[], &["a"]), &closed, "a", denied, Ok(())),
+            (user(&[], &["b:*"]), &closed, "b:1", denied, Ok(())),
+            (user(&[], &["b:*"]), &default, "c:1", Ok(()), denied),
+            (user(&["*"], &["b:*"]), &closed, "c:1", Ok(()), denied),
         ];
         for (case, (credentials, namespace, name, subscribe, publish)) in
             table.into_iter().enumerate()
@@ -215,7 +238,8 @@ mod tests {
             let permissions = Permissions::new(&credentials);
             let got = permissions.check_subscribe(&channel(name), namespace);
             assert_eq!(got, subscribe, "case {case}");
-            assert_eq!(permissions.check_publish(namespace), publish, "case {case}");
+            let got = permissions.check_publish(&channel(name), namespace);
+            assert_eq!(got, publish, "case {case}");
         }
     }
 }

@@ -430,7 +430,7 @@ impl Session {
         let Ok(namespace) = ctx.namespaces.resolve(&params.channel) else {
             return reply(Reply::error(id, ErrorCode::UNKNOWN_CHANNEL));
         };
-        if let Err(code) = Permissions::new(credentials).check_publish(namespace) {
+        if let Err(code) = Permissions::new(credentials).check_publish(&params.channel, namespace) {
             return reply(Reply::error(id, code));
         }
         // Encoded here, once: history and every subscriber share these bytes.

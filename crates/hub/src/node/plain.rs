@@ -73,7 +73,7 @@ impl Node {
             .check_subscribe(channel, namespace)
             .map_err(|_| PlainRoomError::Forbidden)?;
         Ok(PlainAccess {
-            publish: permissions.check_publish(namespace).is_ok(),
+            publish: permissions.check_publish(channel, namespace).is_ok(),
             options: ChannelOptions::of(namespace),
         })
     }

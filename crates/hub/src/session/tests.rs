@@ -18,6 +18,7 @@ impl Authenticator for StubAuthenticator {
                 user_id: "alice".into(),
                 info: None,
                 channels: vec![ChannelPattern::new("private:alice").unwrap()],
+                publish: vec![ChannelPattern::new("private:alice").unwrap()],
                 expires_at: (token == "alice-10s").then(|| self.start + Duration::from_secs(10)),
             }),
             "expired" => Err(AuthError::Expired),
@@ -283,6 +284,25 @@ fn commands_in_actions_out() {
             ALICE,
             r#"{"id":3,"method":"publish","params":{"channel":"nowhere:x","data":1}}"#,
             vec![err(3, E::UNKNOWN_CHANNEL)],
+        ),
+        // a publish grant in the token opens a namespace closed to client publishing
+        (
+            ALICE,
+            r#"{"id":3,"method":"publish","params":{"channel":"private:alice","data":1}}"#,
+            vec![Action::Publish {
+                id: 3,
+                channel: channel("private:alice"),
+                data: Bytes::from_static(b"1"),
+                client: client("alice"),
+                options: ChannelOptions::of(
+                    namespaces().resolve(&channel("private:alice")).unwrap(),
+                ),
+            }],
+        ),
+        (
+            ALICE,
+            r#"{"id":3,"method":"publish","params":{"channel":"private:bob","data":1}}"#,
+            vec![err(3, E::PERMISSION_DENIED)],
         ),
         // presence and history need a subscription and the feature
         (
