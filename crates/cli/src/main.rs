@@ -5,6 +5,7 @@ mod connect;
 mod echo;
 mod exit;
 mod net;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -14,13 +15,17 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Log filter (tracing syntax, e.g. `info`, `switchboard=debug`).
-    #[arg(long, global = true, env = "SWITCHBOARD_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter (tracing syntax, e.g. `info`, `switchboard=debug`) [default: `warn`, and
+    /// for `serve` the configuration's `log.level`, `info`].
+    #[arg(long, global = true, env = "SWITCHBOARD_LOG")]
+    log: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the real-time hub: channels, chat rooms, presence, history, an HTTP API and a chat
+    /// page, on 127.0.0.1:8080 by default.
+    Serve(serve::Args),
     /// Run a WebSocket echo server: every text and binary message goes back to its sender.
     Echo(echo::Args),
     /// Connect to a WebSocket server: lines from stdin go out, messages come in on stdout.
@@ -32,10 +37,14 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
-        .with_writer(std::io::stderr)
-        .init();
+    // `serve` sets up its own logging, from its configuration.
+    if !matches!(cli.command, Command::Serve(_)) {
+        let filter = cli.log.as_deref().unwrap_or("warn");
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let command = match cli.command {
         // The bench sizes its own runtime (--threads).
         Command::Bench(args) => return bench::main(args),
@@ -50,6 +59,7 @@ fn main() -> std::process::ExitCode {
     };
     runtime.block_on(async {
         match command {
+            Command::Serve(args) => serve::run(args, cli.log).await,
             Command::Echo(args) => echo::run(args).await,
             Command::Connect(args) => connect::run(*args).await,
             Command::Bench(args) => bench::main(args),
