@@ -7,6 +7,7 @@
 #   layering  the sans-I/O core depends on no async runtime
 #   tests     unit, property and integration tests (nextest), then doctests
 #   interop   our server and client against Python websockets, websocket-client and Node ws
+#   browser   the chat page of switchboard serve in chromium (playwright-core)
 #   fuzz      every fuzz target for a few seconds (FUZZ_SECONDS, default 10)
 #   autobahn  the Autobahn TestSuite, all cases, server and client roles, strict gate
 #
@@ -16,6 +17,23 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'test.sh: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# Debian packages a stage needs, with sudo when not root.
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
+}
+
+# Node.js and npm from Debian, if missing.
+ensure_node() {
+  if ! command -v node >/dev/null; then
+    apt_install nodejs npm
+  elif ! command -v npm >/dev/null; then
+    apt_install npm
+  fi
+  echo "node $(node --version), npm $(npm --version 2>/dev/null)"
+}
 
 stage_lint() {
   step "formatting"
@@ -52,30 +70,20 @@ stage_interop() {
   # Installs what is missing: Python packages into a venv under target/ (the system Python is
   # left alone), Node packages with `npm ci`, and python3-venv or Node.js from Debian.
   local dir=tests/interop venv=target/interop-venv
-  interop_apt() {
-    local sudo=""
-    [ "$(id -u)" = 0 ] || sudo=sudo
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"
-  }
   step "interop: Python peers (websockets, websocket-client, pytest) in $venv"
-  command -v python3 >/dev/null || interop_apt python3
+  command -v python3 >/dev/null || apt_install python3
   if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
     rm -rf "$venv"
     if ! python3 -m venv "$venv" 2>/dev/null; then
       # Debian's python3 ships venv without ensurepip: that is the python3-venv package.
       rm -rf "$venv"
-      interop_apt python3-venv
+      apt_install python3-venv
       python3 -m venv "$venv"
     fi
   fi
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$dir/requirements.txt"
   step "interop: Node peer (ws) with npm ci"
-  if ! command -v node >/dev/null; then
-    interop_apt nodejs npm
-  elif ! command -v npm >/dev/null; then
-    interop_apt npm
-  fi
-  echo "node $(node --version), npm $(npm --version 2>/dev/null)"
+  ensure_node
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   step "interop: building switchboard (the echo server) and the interop_client example"
   # One invocation, so that both builds share one feature resolution and one set of crates.
@@ -89,6 +97,34 @@ stage_interop() {
     PYTHONDONTWRITEBYTECODE=1 "../../$venv/bin/python" -m pytest -v)
 }
 
+stage_browser() {
+  # The chat page (crates/hub/assets/chat/) in Debian's chromium, driven by playwright-core,
+  # against switchboard serve (tests/browser/README.md). Installs chromium from Debian when
+  # it is missing and this is root or CI; playwright-core uses it instead of its own browsers.
+  local dir=tests/browser chromium="${CHROMIUM:-/usr/bin/chromium}"
+  step "browser: chromium"
+  if [ ! -x "$chromium" ]; then
+    if [ -z "${CHROMIUM:-}" ] && { [ "$(id -u)" = 0 ] || [ -n "${CI:-}" ]; }; then
+      apt_install chromium
+    else
+      fail "no chromium at $chromium: apt-get install chromium, or point CHROMIUM at one"
+    fi
+  fi
+  "$chromium" --version 2>/dev/null
+  step "browser: playwright-core with npm ci"
+  ensure_node
+  if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+    echo "note: playwright-core asks for Node.js 20 or later; trying with $(node --version)"
+  fi
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  step "browser: building switchboard"
+  cargo build --release --locked -p switchboard-cli --bin switchboard
+  step "browser: node --test"
+  local release
+  release="$(realpath "${CARGO_TARGET_DIR:-target}")/release"
+  (cd "$dir" && SWITCHBOARD_BIN="$release/switchboard" CHROMIUM="$chromium" node --test)
+}
+
 stage_fuzz() {
   step "fuzz targets, ${FUZZ_SECONDS:-10} s each"
   scripts/fuzz.sh smoke
@@ -100,11 +136,11 @@ stage_autobahn() {
 }
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests interop fuzz autobahn)
+[ ${#stages[@]} -gt 0 ] || stages=(lint layering tests interop browser fuzz autobahn)
 for stage in "${stages[@]}"; do
   case "$stage" in
-    lint|layering|tests|interop|fuzz|autobahn) "stage_$stage" ;;
-    *) fail "unknown stage '$stage' (lint, layering, tests, interop, fuzz, autobahn)" ;;
+    lint|layering|tests|interop|browser|fuzz|autobahn) "stage_$stage" ;;
+    *) fail "unknown stage '$stage' (lint, layering, tests, interop, browser, fuzz, autobahn)" ;;
   esac
 done
 step "all stages passed: ${stages[*]}"
