@@ -63,8 +63,9 @@ pub struct ServeConfig {
     /// connections get in (where a namespace allows them).
     pub jwt: Option<crate::jwt::JwtConfig>,
     /// Namespaces by name; `default` configures channels without a `namespace:` prefix.
-    /// Default: only `default`, open to anonymous clients, with presence, join and leave,
-    /// and 100 publications of history for 5 minutes.
+    /// A channel in a namespace that is not listed is refused (error 102). Default:
+    /// `default` and `chat` (the chat page's rooms), both open to anonymous clients, with
+    /// presence, join and leave, and 100 publications of history for 5 minutes.
     pub namespaces: BTreeMap<String, NamespaceSettings>,
 }
 
@@ -157,7 +158,10 @@ impl Default for ServeConfig {
             log: LogConfig::default(),
             limits: LimitsConfig::default(),
             jwt: None,
-            namespaces: BTreeMap::from([("default".to_owned(), NamespaceSettings::default())]),
+            namespaces: BTreeMap::from([
+                ("default".to_owned(), NamespaceSettings::default()),
+                ("chat".to_owned(), NamespaceSettings::default()),
+            ]),
         }
     }
 }
@@ -252,8 +256,11 @@ impl ServeConfig {
         // scripts, and must not fail the configuration as unknown fields.
         let env = Env::prefixed("SWITCHBOARD_")
             .filter(|key| {
-                let top = key.as_str().split("__").next().unwrap_or_default();
-                FIELDS.iter().any(|field| top.eq_ignore_ascii_case(field))
+                // `SWITCHBOARD_LOG` is the command line's `--log` filter, not the `[log]` table.
+                let key = key.as_str();
+                let top = key.split("__").next().unwrap_or_default();
+                !key.eq_ignore_ascii_case("log")
+                    && FIELDS.iter().any(|field| top.eq_ignore_ascii_case(field))
             })
             .split("__");
         figment = figment.merge(env);
