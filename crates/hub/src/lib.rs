@@ -92,7 +92,10 @@
 //! // Everyone in the room gets it, the sender too, exactly as sent.
 //! assert_eq!(ws.recv().await.unwrap()?, Message::text("hello, room"));
 //!
+//! // A graceful shutdown tells clients to go elsewhere: close 1001, "going away".
 //! let _ = stop.send(());
+//! let close = ws.recv().await.unwrap()?;
+//! assert!(matches!(close, Message::Close(Some(frame)) if frame.code.0 == 1001));
 //! running.await??;
 //! # Ok(())
 //! # }

@@ -17,7 +17,8 @@ pub struct ClientInfo {
     pub client_id: String,
     /// The user's id from the token; empty for an anonymous client.
     pub user_id: String,
-    /// Application data about the connection (a display name, an avatar), from the token.
+    /// Application data about the connection (a display name, an avatar): the token's `info`
+    /// claim, or for an anonymous connection what its `connect` said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<serde_json::Value>,
 }

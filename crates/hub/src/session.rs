@@ -10,7 +10,8 @@
 //! - **`connect` first.** Any other command before it gets error 101 and a disconnect with
 //!   [`DisconnectCode::BAD_REQUEST`]: a client that skips `connect` is broken, and keeping it
 //!   would only spend the server's memory. A `connect` with a refused token gets error 101
-//!   (or 109 if it expired) and a disconnect with [`DisconnectCode::UNAUTHORIZED`]. A second
+//!   and a disconnect with [`DisconnectCode::UNAUTHORIZED`]; with an expired one, error 109
+//!   and [`DisconnectCode::TOKEN_EXPIRED`] (reconnect with a fresh token). A second
 //!   `connect` gets error 110; the connection stays.
 //! - **A frame that is not JSON or has no id** gets error 107 and a disconnect; an unknown
 //!   method (104) or bad parameters (107) only get the error reply, in every state (they
@@ -367,7 +368,7 @@ impl Session {
             }),
             Some(token) => ctx.authenticator.authenticate(token, ctx.now),
         };
-        let (code, reason) = match credentials {
+        let (code, disconnect, reason) = match credentials {
             Ok(credentials) if credentials.expires_at.is_none_or(|at| at > ctx.now) => {
                 let result = ReplyResult::Connect {
                     client: self.client_id.clone(),
@@ -376,11 +377,21 @@ impl Session {
                 self.state = State::Connected(credentials);
                 return reply(Reply::ok(id, result));
             }
-            Ok(_) | Err(AuthError::Expired) => (ErrorCode::TOKEN_EXPIRED, "token expired"),
-            Err(_) => (ErrorCode::UNAUTHORIZED, "invalid token"),
+            // An expired token is not a refusal of the user: a fresh token will do, so the
+            // disconnect says to reconnect (4003), unlike an invalid one (4002).
+            Ok(_) | Err(AuthError::Expired) => (
+                ErrorCode::TOKEN_EXPIRED,
+                DisconnectCode::TOKEN_EXPIRED,
+                "token expired",
+            ),
+            Err(_) => (
+                ErrorCode::UNAUTHORIZED,
+                DisconnectCode::UNAUTHORIZED,
+                "invalid token",
+            ),
         };
         let mut actions = vec![Action::Reply(Reply::error(id, code))];
-        actions.extend(self.disconnect(DisconnectCode::UNAUTHORIZED, reason));
+        actions.extend(self.disconnect(disconnect, reason));
         actions
     }
 

@@ -79,6 +79,10 @@ impl Node {
         let client_id = self.next_client_id();
         let outbox = Arc::new(Outbox::new(self.config.outbox));
         self.registry.insert(&client_id, "", &outbox);
+        // Registered after shutdown began (its upgrade was in flight): told at once.
+        if self.is_shutting_down() {
+            outbox.disconnect(DisconnectCode::SHUTDOWN, "server shutting down");
+        }
         Metrics::add(&self.metrics.connections_protocol, 1);
         let session = Session::new(client_id.clone(), self.config.session, Instant::now());
         let mut connection = Connection {

@@ -96,6 +96,10 @@ impl Node {
         let outbox = Arc::new(Outbox::new(self.config.outbox));
         self.registry
             .insert(&client.client_id, &client.user_id, &outbox);
+        // Registered after shutdown began (its upgrade was in flight): told at once.
+        if self.is_shutting_down() {
+            outbox.disconnect(DisconnectCode::SHUTDOWN, "server shutting down");
+        }
         Metrics::add(&self.metrics.connections_plain, 1);
         let mut pump = Pump::new(ws, Arc::clone(&outbox), Traffic::new(Arc::clone(&self)));
         if self.join_plain(&channel, &client, access, &outbox).await {

@@ -85,10 +85,11 @@ impl DisconnectCode {
     /// 4001: the client broke the protocol (malformed JSON, a command before `connect`).
     /// Do not reconnect: the same client would do it again.
     pub const BAD_REQUEST: Self = Self(4001);
-    /// 4002: `connect` was refused (invalid token, anonymous not allowed). Do not reconnect
-    /// with the same credentials.
+    /// 4002: `connect` was refused (an invalid token). Do not reconnect with the same
+    /// credentials.
     pub const UNAUTHORIZED: Self = Self(4002);
-    /// 4003: the token expired while connected. Reconnect with a fresh token.
+    /// 4003: the token expired (at `connect`, or while connected). Reconnect with a fresh
+    /// token.
     pub const TOKEN_EXPIRED: Self = Self(4003);
     /// 4004: the client read too slowly and its outbox overflowed; the hub never slows a
     /// publisher for one slow subscriber. Reconnect, and recover from history.

@@ -159,33 +159,32 @@ impl Server {
             shutdown_timeout,
         } = self;
         let maintenance = tokio::spawn(Arc::clone(&node).run_maintenance(Duration::from_secs(5)));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let signal = async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        };
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
-        let serving = axum::serve(listener, app).with_graceful_shutdown(signal);
-        let mut stopped = stop_rx.clone();
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = http_stopped.await;
+            })
+            .into_future();
+        tokio::pin!(serving);
         let result = tokio::select! {
-            result = serving.into_future() => result,
-            // Once asked to stop, HTTP requests in flight get the same deadline as the
-            // WebSocket clients; the WebSockets are drained below.
-            () = async {
-                let _ = stopped.wait_for(|stop| *stop).await;
-                tokio::time::sleep(shutdown_timeout).await;
-            } => Ok(()),
-        };
-        if *stop_rx.borrow() {
-            tracing::info!("shutting down: asking clients to reconnect elsewhere");
-            let left = node.shutdown(shutdown_timeout).await;
-            if left > 0 {
-                tracing::warn!(
-                    left,
-                    "shutdown deadline passed with clients still connected"
+            // Only an accept error ends serving before the shutdown signal.
+            result = &mut serving => result,
+            () = shutdown => {
+                // Stop accepting, then drain WebSocket clients (detached from HTTP once
+                // upgraded) and HTTP requests in flight side by side, both bounded.
+                tracing::info!("shutting down: asking clients to reconnect elsewhere");
+                let _ = stop_http.send(());
+                let (left, http) = tokio::join!(
+                    node.shutdown(shutdown_timeout),
+                    tokio::time::timeout(shutdown_timeout, &mut serving),
                 );
+                if left > 0 {
+                    tracing::warn!(left, "shutdown deadline passed with clients still connected");
+                }
+                http.unwrap_or(Ok(()))
             }
-        }
+        };
         maintenance.abort();
         result
     }

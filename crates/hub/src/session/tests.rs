@@ -152,7 +152,7 @@ fn commands_in_actions_out() {
             r#"{"id":1,"method":"connect","params":{"token":"expired"}}"#,
             vec![
                 err(1, E::TOKEN_EXPIRED),
-                disconnect(D::UNAUTHORIZED, "token expired"),
+                disconnect(D::TOKEN_EXPIRED, "token expired"),
             ],
         ),
         (
