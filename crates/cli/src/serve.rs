@@ -111,7 +111,7 @@ pub(crate) async fn run(args: Args, log_filter: Option<String>) -> ExitCode {
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
     let addr = server.local_addr().unwrap_or(config.listen);
-    announce(addr, &config);
+    announce(addr, server.is_tls(), &config);
     tracing::info!(%addr, engine = "memory", "hub started");
     match server.run(shutdown_signal()).await {
         Ok(()) => {
@@ -123,23 +123,34 @@ pub(crate) async fn run(args: Args, log_filter: Option<String>) -> ExitCode {
 }
 
 /// The first line is for scripts (`listening on URL`); the rest is for people.
-fn announce(addr: SocketAddr, config: &ServeConfig) {
+fn announce(addr: SocketAddr, tls: bool, config: &ServeConfig) {
+    let (http, ws) = if tls {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
     let api = if config.api_key.is_some() {
-        format!("POST http://{addr}/api/{{method}}  (Authorization: apikey KEY)")
+        format!("POST {http}://{addr}/api/{{method}}  (Authorization: apikey KEY)")
     } else {
         "off (set api_key in the config file, or SWITCHBOARD_API_KEY)".to_owned()
     };
     let chat = if config.chat_page {
-        format!("http://{addr}/")
+        format!("{http}://{addr}/")
     } else {
         "off".to_owned()
     };
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "switchboard serve: listening on http://{addr}");
+    let _ = writeln!(out, "switchboard serve: listening on {http}://{addr}");
     let _ = writeln!(out, "  chat page    {chat}");
-    let _ = writeln!(out, "  protocol     ws://{addr}/ws  (subprotocol {PROTOCOL})");
-    let _ = writeln!(out, "  plain rooms  ws://{addr}/ws/{{channel}}");
+    let _ = writeln!(
+        out,
+        "  protocol     {ws}://{addr}/ws  (subprotocol {PROTOCOL})"
+    );
+    let _ = writeln!(out, "  plain rooms  {ws}://{addr}/ws/{{channel}}");
     let _ = writeln!(out, "  HTTP API     {api}");
-    let _ = writeln!(out, "  health       http://{addr}/health   metrics http://{addr}/metrics");
+    let _ = writeln!(
+        out,
+        "  health       {http}://{addr}/health   metrics {http}://{addr}/metrics"
+    );
     let _ = out.flush();
 }

@@ -29,6 +29,7 @@ const FIELDS: &[&str] = &[
     "listen",
     "api_key",
     "allowed_origins",
+    "tls",
     "chat_page",
     "shutdown_timeout_secs",
     "log",
@@ -50,6 +51,9 @@ pub struct ServeConfig {
     /// WebSockets. Default empty: same-origin only (the built-in chat page); clients that
     /// send no Origin (not browsers) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// Serve https:// and wss:// with this certificate and key. Default none: plain HTTP,
+    /// for loopback or behind a proxy that terminates TLS.
+    pub tls: Option<TlsConfig>,
     /// Serve the chat page at `/`. Default `true`.
     pub chat_page: bool,
     /// How long a graceful shutdown waits for clients to leave after telling them to
@@ -67,6 +71,16 @@ pub struct ServeConfig {
     /// `default` and `chat` (the chat page's rooms), both open to anonymous clients, with
     /// presence, join and leave, and 100 publications of history for 5 minutes.
     pub namespaces: BTreeMap<String, NamespaceSettings>,
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A PEM file with the certificate chain, the server's certificate first.
+    pub cert: std::path::PathBuf,
+    /// A PEM file with the certificate's private key (PKCS #8, PKCS #1 or SEC1).
+    pub key: std::path::PathBuf,
 }
 
 /// Logging settings.
@@ -153,6 +167,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             api_key: None,
             allowed_origins: Vec::new(),
+            tls: None,
             chat_page: true,
             shutdown_timeout_secs: 10,
             log: LogConfig::default(),
@@ -288,7 +303,8 @@ impl ServeConfig {
                 "limits.max_message_size, outbox_messages and outbox_bytes must be positive".into(),
             ));
         }
-        if !(limits.commands_per_second > 0.0) || limits.command_burst == 0 {
+        let rate = limits.commands_per_second;
+        if rate.is_nan() || rate <= 0.0 || limits.command_burst == 0 {
             return Err(ConfigError(
                 "limits.commands_per_second and command_burst must be positive".into(),
             ));

@@ -100,7 +100,7 @@ pub(crate) fn hex(text: &str) -> Result<Vec<u8>, String> {
         .split_whitespace()
         .map(|word| word.strip_prefix("0x").unwrap_or(word))
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err("hex needs two digits per byte".into());
     }
     (0..digits.len())

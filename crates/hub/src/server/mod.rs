@@ -13,6 +13,7 @@
 mod api;
 mod limits;
 mod pages;
+mod tls;
 mod ws;
 
 use std::future::{Future, IntoFuture};
@@ -32,6 +33,26 @@ pub use ws::{PROTOCOL, TOKEN_SUBPROTOCOL_PREFIX};
 use crate::config::ServeConfig;
 use crate::node::Node;
 use limits::ConnectionLimits;
+
+/// The client's address, as axum's connect info, for plain and TLS listeners alike.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Remote(pub(crate) SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for Remote
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
 
 #[derive(Clone)]
 pub(crate) struct AppState {
@@ -55,9 +76,16 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// The bound socket, plain or with TLS.
+enum Bound {
+    Plain(TcpListener),
+    Tls(tls::TlsListener),
+}
+
 /// A bound, not yet running, hub server.
 pub struct Server {
-    listener: TcpListener,
+    listener: Bound,
+    local_addr: SocketAddr,
     router: Router,
     node: Arc<Node>,
     shutdown_timeout: Duration,
@@ -66,7 +94,7 @@ pub struct Server {
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("local_addr", &self.listener.local_addr().ok())
+            .field("local_addr", &self.local_addr)
             .finish_non_exhaustive()
     }
 }
@@ -91,6 +119,14 @@ fn websocket_config(config: &ServeConfig) -> WebSocketConfig {
 impl Server {
     /// Binds `config.listen` and prepares a node on `node`'s engines.
     pub async fn bind(config: &ServeConfig, node: Arc<Node>) -> Result<Self, StartError> {
+        // The certificate is loaded before binding, so a bad file fails with its name.
+        let tls = match &config.tls {
+            Some(tls) => Some(
+                switchboard::server::tls::acceptor(&tls.cert, &tls.key)
+                    .map_err(|e| StartError(format!("tls: {e}")))?,
+            ),
+            None => None,
+        };
         let origin = if config.allowed_origins.is_empty() {
             OriginPolicy::SameOrigin
         } else {
@@ -127,8 +163,19 @@ impl Server {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?;
+        let listener = match tls {
+            None => Bound::Plain(listener),
+            Some(acceptor) => Bound::Tls(
+                tls::TlsListener::new(listener, acceptor)
+                    .map_err(|e| StartError(format!("cannot listen on {}: {e}", config.listen)))?,
+            ),
+        };
         Ok(Self {
             listener,
+            local_addr,
             router,
             node,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
@@ -137,7 +184,12 @@ impl Server {
 
     /// The address the server listens on (useful with port 0).
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.listener.local_addr()
+        Ok(self.local_addr)
+    }
+
+    /// Whether it serves https:// and wss://.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.listener, Bound::Tls(_))
     }
 
     /// The node behind the server.
@@ -157,10 +209,33 @@ impl Server {
             router,
             node,
             shutdown_timeout,
+            ..
         } = self;
+        match listener {
+            Bound::Plain(listener) => {
+                serve(listener, router, node, shutdown_timeout, shutdown).await
+            }
+            Bound::Tls(listener) => serve(listener, router, node, shutdown_timeout, shutdown).await,
+        }
+    }
+}
+
+/// Runs the server on `listener` until `shutdown`, then shuts down (see [`Server::run`]).
+async fn serve<L>(
+    listener: L,
+    router: Router,
+    node: Arc<Node>,
+    shutdown_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+    for<'a> Remote: axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
+    {
         let maintenance = tokio::spawn(Arc::clone(&node).run_maintenance(Duration::from_secs(5)));
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        let app = router.into_make_service_with_connect_info::<Remote>();
         let serving = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = http_stopped.await;

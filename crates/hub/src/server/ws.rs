@@ -10,7 +10,7 @@ use serde::Deserialize;
 use switchboard::server::axum::WebSocketUpgrade;
 
 use super::limits::{Permit, Refused};
-use super::AppState;
+use super::{AppState, Remote};
 use crate::channel::ChannelName;
 use crate::node::ConnectionInfo;
 use crate::permission::{AuthError, Credentials};
@@ -32,20 +32,17 @@ fn refuse(status: StatusCode, message: &str) -> Response {
 }
 
 /// Checks shutdown and the connection limits; a permit is one open connection.
-fn admit(state: &AppState, remote: SocketAddr) -> Result<Permit, Response> {
+fn admit(state: &AppState, remote: SocketAddr) -> Result<Permit, (StatusCode, &'static str)> {
     if state.node.is_shutting_down() {
-        return Err(refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server shutting down",
-        ));
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "server shutting down"));
     }
     match state.limits.acquire(remote.ip()) {
         Ok(permit) => Ok(permit),
         Err(refused) => {
             crate::node::Metrics::add(&state.node.metrics().connections_refused, 1);
             Err(match refused {
-                Refused::Total => refuse(StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
-                Refused::PerIp => refuse(
+                Refused::Total => (StatusCode::SERVICE_UNAVAILABLE, "too many connections"),
+                Refused::PerIp => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "too many connections from this address",
                 ),
@@ -66,13 +63,13 @@ fn transport_token(query: TokenQuery, ws: &WebSocketUpgrade) -> Option<String> {
 
 pub(crate) async fn protocol(
     State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(Remote(remote)): ConnectInfo<Remote>,
     Query(query): Query<TokenQuery>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let permit = match admit(&state, remote) {
         Ok(permit) => permit,
-        Err(response) => return response,
+        Err((status, message)) => return refuse(status, message),
     };
     let token = transport_token(query, &ws);
     let node = state.node.clone();
@@ -90,7 +87,7 @@ pub(crate) async fn protocol(
 
 pub(crate) async fn plain(
     State(state): State<AppState>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ConnectInfo(Remote(remote)): ConnectInfo<Remote>,
     Path(channel): Path<String>,
     Query(query): Query<TokenQuery>,
     ws: WebSocketUpgrade,
@@ -116,7 +113,7 @@ pub(crate) async fn plain(
     };
     let permit = match admit(&state, remote) {
         Ok(permit) => permit,
-        Err(response) => return response,
+        Err((status, message)) => return refuse(status, message),
     };
     let node = state.node.clone();
     crate::node::Metrics::add(&node.metrics().connections_accepted, 1);
