@@ -36,23 +36,16 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
-    let command = match cli.command {
-        // The bench sizes its own runtime (--threads).
-        Command::Bench(args) => return bench::main(args),
-        command => command,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
-    };
-    runtime.block_on(async {
-        match command {
-            Command::Echo(args) => echo::run(args).await,
-            Command::Connect(args) => connect::run(*args).await,
-            Command::Bench(args) => bench::main(args),
-        }
-    })
+    match cli.command {
+        // The bench and the echo server size their own runtimes (--threads).
+        Command::Bench(args) => bench::main(args),
+        Command::Echo(args) => echo::main(args),
+        Command::Connect(args) => match tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(connect::run(*args)),
+            Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+        },
+    }
 }
