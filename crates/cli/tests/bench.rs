@@ -208,7 +208,7 @@ async fn ticker_payload_with_deflate_reports_fewer_bytes_on_the_wire_than_withou
 
 #[cfg(target_os = "linux")]
 #[tokio::test]
-async fn server_pid_reports_cpu_per_message_and_memory_per_connection() {
+async fn server_pid_reports_cpu_per_message_and_memory_per_connection_and_the_bench_its_own() {
     let echo = echo_process(&[]).await;
     let pid = echo.pid().to_string();
     let output = bench(&[
@@ -241,6 +241,11 @@ async fn server_pid_reports_cpu_per_message_and_memory_per_connection() {
     );
     assert!(server["rss_held_bytes"].as_u64().unwrap() > 0, "{report:#}");
     assert!(server["error"].is_null(), "{report:#}");
+    // The load generator reports its own CPU share next to the server's.
+    assert!(
+        report["client"]["cpu_percent"].as_f64().is_some(),
+        "{report:#}"
+    );
 
     let idle = bench(&[
         &echo.url,

@@ -8,7 +8,7 @@
 //! echo.rs    the echo load over WebSocket and over raw TCP (calibration)
 //! wire.rs    counting the WebSocket bytes on the wire (headers and compression included)
 //! idle.rs    holding connections open
-//! server.rs  --server-pid: the server's CPU time and memory from /proc
+//! usage.rs   CPU time and memory from /proc: the server's (--server-pid) and the bench's
 //! stats.rs   per-connection counters and HDR latency histograms
 //! report.rs  the table and the JSON object
 //! plot.rs    the latency distribution as an SVG chart
@@ -24,8 +24,8 @@ mod idle;
 mod payload;
 mod plot;
 mod report;
-mod server;
 mod stats;
+mod usage;
 mod wire;
 
 use std::io::IsTerminal;
@@ -213,10 +213,15 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
     // The server's memory before any connection opens; a PID that cannot be read fails here.
-    let server_before = match args.server_pid.map(server::sample).transpose() {
+    let server_before = args
+        .server_pid
+        .map(|pid| usage::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}")));
+    let server_before = match server_before.transpose() {
         Ok(sample) => sample,
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
+    // The load generator's own, where /proc can tell it.
+    let client_before = usage::sample(std::process::id()).ok();
     let shared = Arc::new(Shared {
         target,
         config,
@@ -265,10 +270,9 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         progress: Arc::default(),
     };
     let _ = plan_tx.send(Some(plan.clone()));
-    let watcher = args
-        .server_pid
-        .zip(server_before)
-        .map(|(pid, before)| tokio::spawn(server::watch(pid, before, plan.clone())));
+    let watch = |pid, before| tokio::spawn(usage::watch(pid, before, plan.clone()));
+    let server_watch = args.server_pid.zip(server_before).map(|(p, b)| watch(p, b));
+    let client_watch = client_before.map(|before| watch(std::process::id(), before));
     let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone(), args.idle));
     let mut merged = ConnStats::new();
     let mut held = report::Held::default();
@@ -282,8 +286,12 @@ async fn run(args: Args, threads: usize) -> ExitCode {
     }
     ticker.abort();
     bar.finish_and_clear();
-    let server = match watcher {
-        Some(watcher) => watcher.await.ok(),
+    let server = match server_watch {
+        Some(watch) => watch.await.ok(),
+        None => None,
+    };
+    let client = match client_watch {
+        Some(watch) => watch.await.ok(),
         None => None,
     };
 
@@ -303,6 +311,7 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         held,
         stats: &merged,
         server,
+        client,
     });
     if args.json {
         println!("{}", report.json());

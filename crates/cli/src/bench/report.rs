@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use super::dial::is_out_of_files;
 use super::payload::Kind;
-use super::server::{Readings, ServerUsage};
 use super::stats::{histogram, record, ConnStats, Percentiles};
+use super::usage::{Readings, Usage};
 use super::wire::Wire;
 
 /// The opening phase: every connection's TCP connect plus handshake.
@@ -113,6 +113,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) stats: &'a ConnStats,
     /// `--server-pid`'s readings.
     pub(crate) server: Option<Readings>,
+    /// The load generator's own readings.
+    pub(crate) client: Option<Readings>,
 }
 
 /// The run's settings, echoed in the report so a result file says how it was made.
@@ -199,7 +201,11 @@ pub(crate) struct Report {
     pub(crate) idle: Option<Held>,
     /// `--server-pid`: the server's CPU time and memory.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) server: Option<ServerUsage>,
+    pub(crate) server: Option<Usage>,
+    /// The load generator's own CPU time and memory (Linux): near 100% of its threads' cores,
+    /// it may be what limits the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client: Option<Usage>,
 }
 
 impl Report {
@@ -229,10 +235,10 @@ impl Report {
         } else {
             inputs.connect.opened
         };
-        let server = inputs.server.map(|readings| {
-            let messages = (!inputs.idle).then_some(stats.received);
-            ServerUsage::new(readings, messages, connections, window)
-        });
+        let messages = (!inputs.idle).then_some(stats.received);
+        let usage = |readings| Usage::new(readings, messages, connections, window);
+        let server = inputs.server.map(usage);
+        let client = inputs.client.map(usage);
         Self {
             mode: if inputs.idle { "idle" } else { "echo" },
             transport: if inputs.raw_tcp {
@@ -255,6 +261,7 @@ impl Report {
             load,
             idle: inputs.idle.then_some(inputs.held),
             server,
+            client,
         }
     }
 
@@ -346,39 +353,44 @@ impl Report {
             }
         }
         if let Some(server) = &self.server {
-            server_rows(&mut out, server);
+            usage_rows(&mut out, "server", server, true);
+        }
+        if let Some(client) = &self.client {
+            usage_rows(&mut out, "bench", client, false);
         }
         out
     }
 }
 
-/// The `server` lines of the table (`--server-pid`).
-fn server_rows(out: &mut String, server: &ServerUsage) {
-    let _ = write!(out, "server        pid {}", server.pid);
-    if let (Some(cpu), Some(percent)) = (server.cpu_s, server.cpu_percent) {
+/// The `server` (`--server-pid`) or `bench` lines of the table; `memory` adds the RSS line.
+fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool) {
+    let _ = write!(out, "{label:<14}pid {}", usage.pid);
+    if let (Some(cpu), Some(percent)) = (usage.cpu_s, usage.cpu_percent) {
         let _ = write!(
             out,
             ": {cpu:.2} CPU-s in the window ({percent:.0}% of a core)"
         );
     }
-    if let Some(per_message) = server.cpu_us_per_message {
+    if let Some(per_message) = usage.cpu_us_per_message {
         let _ = write!(out, ", {per_message:.2} µs per message");
     }
     let _ = writeln!(out);
-    let mb = |bytes: u64| bytes as f64 / 1e6;
-    let _ = write!(
-        out,
-        "  memory      RSS {:.1} MB before connecting",
-        mb(server.rss_before_bytes)
-    );
-    if let Some(held) = server.rss_held_bytes {
-        let _ = write!(out, ", {:.1} MB with the connections open", mb(held));
+    if memory {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let _ = write!(
+            out,
+            "  memory      RSS {:.1} MB before connecting",
+            mb(usage.rss_before_bytes)
+        );
+        if let Some(held) = usage.rss_held_bytes {
+            let _ = write!(out, ", {:.1} MB with the connections open", mb(held));
+        }
+        if let Some(per_connection) = usage.rss_per_connection_bytes {
+            let _ = write!(out, " ({:.1} KiB per connection)", per_connection / 1024.0);
+        }
+        let _ = writeln!(out);
     }
-    if let Some(per_connection) = server.rss_per_connection_bytes {
-        let _ = write!(out, " ({:.1} KiB per connection)", per_connection / 1024.0);
-    }
-    let _ = writeln!(out);
-    if let Some(e) = &server.error {
+    if let Some(e) = &usage.error {
         let _ = writeln!(out, "  error       {e}");
     }
 }

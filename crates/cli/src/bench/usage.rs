@@ -1,6 +1,7 @@
-//! `--server-pid`: the server's CPU time and memory, read from Linux's /proc at the edges of
-//! the measured window, so CPU time per message and memory per connection come from the same
-//! run that counted the messages and held the connections.
+//! CPU time and memory of a process, read from Linux's /proc at the edges of the measured
+//! window: the server's (`--server-pid`) and the load generator's own. CPU time per message
+//! and memory per connection thus come from the run that counted the messages and held the
+//! connections, and the load generator's CPU share shows whether it was the bottleneck.
 //!
 //! CPU time is the process's user plus system time over all its threads (`utime` + `stime` in
 //! /proc/PID/stat, in clock ticks of usually 10 ms); memory is its resident set (`VmRSS` in
@@ -16,7 +17,7 @@ use super::Plan;
 /// surely still open (they start closing at the end).
 const MEMORY_MARGIN: Duration = Duration::from_millis(250);
 
-/// One reading of the server process.
+/// One reading of a process.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Sample {
     /// User plus system CPU time since the process started.
@@ -28,14 +29,13 @@ pub(crate) struct Sample {
 /// Reads process `pid` now.
 pub(crate) fn sample(pid: u32) -> Result<Sample, String> {
     let read = |file: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| {
-            format!("--server-pid {pid}: cannot read /proc/{pid}/{file}: {e} (Linux only)")
-        })
+        std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+            .map_err(|e| format!("cannot read /proc/{pid}/{file}: {e} (Linux only)"))
     };
     let cpu = parse_cpu(&read("stat")?, ticks_per_second())
-        .ok_or_else(|| format!("--server-pid {pid}: /proc/{pid}/stat has no CPU times"))?;
+        .ok_or_else(|| format!("/proc/{pid}/stat has no CPU times"))?;
     let rss_bytes = parse_rss(&read("status")?)
-        .ok_or_else(|| format!("--server-pid {pid}: /proc/{pid}/status has no VmRSS line"))?;
+        .ok_or_else(|| format!("/proc/{pid}/status has no VmRSS line"))?;
     Ok(Sample { cpu, rss_bytes })
 }
 
@@ -55,7 +55,7 @@ pub(crate) struct Readings {
     pub(crate) error: Option<String>,
 }
 
-/// Reads the server at the plan's edges: when the window opens, shortly before it closes (the
+/// Reads process `pid` at the plan's edges: when the window opens, shortly before it closes (the
 /// memory), and when it closes. Runs as its own task alongside the connections.
 pub(crate) async fn watch(pid: u32, before: Sample, plan: Plan) -> Readings {
     let window = plan.end.saturating_duration_since(plan.warmup_end);
@@ -81,11 +81,11 @@ async fn sample_at(pid: u32, at: Instant) -> Result<Sample, String> {
     sample(pid)
 }
 
-/// What the report says about the server.
+/// What the report says about a process (the server, or the load generator).
 #[derive(Debug, Serialize)]
-pub(crate) struct ServerUsage {
+pub(crate) struct Usage {
     pub(crate) pid: u32,
-    /// CPU time (user + system) the server used during the measured window.
+    /// CPU time (user + system) the process used during the measured window.
     pub(crate) cpu_s: Option<f64>,
     /// That time as a share of one core over the window: 100 is one core busy throughout.
     pub(crate) cpu_percent: Option<f64>,
@@ -95,12 +95,12 @@ pub(crate) struct ServerUsage {
     pub(crate) rss_before_bytes: u64,
     /// Resident memory shortly before the end, every connection still open.
     pub(crate) rss_held_bytes: Option<u64>,
-    /// (held - before) / connections open: the server's memory per connection.
+    /// (held - before) / connections open: the process's memory per connection.
     pub(crate) rss_per_connection_bytes: Option<f64>,
     pub(crate) error: Option<String>,
 }
 
-impl ServerUsage {
+impl Usage {
     /// Summarises `readings` for a run that echoed `messages` (none in idle mode) over
     /// `window` with `connections` open.
     pub(crate) fn new(
@@ -216,7 +216,7 @@ mod tests {
             window_end: Some(at(1_300, 3_000_000)),
             error: None,
         };
-        let usage = ServerUsage::new(readings, Some(500_000), 1_000, Duration::from_secs(2));
+        let usage = Usage::new(readings, Some(500_000), 1_000, Duration::from_secs(2));
         assert_eq!(usage.cpu_s, Some(1.0));
         assert_eq!(usage.cpu_percent, Some(50.0));
         assert_eq!(usage.cpu_us_per_message, Some(2.0));
