@@ -400,8 +400,10 @@ def main():
     parts = [
         f"# End-to-end suite: {kind}, {meta['date']}",
         "",
-        f"Commit {meta['commit']}; {meta['reps']} repetition(s) of {meta['duration_s']} s after "
-        f"{meta['warmup_s']} s of warm-up; server pinned to CPU 0 with {meta['server_threads']} "
+        f"Commit {meta['commit']}; modes: {meta['modes']}; echo and compression runs: "
+        f"{meta['reps']} repetition(s) of {meta['duration_s']} s after {meta['warmup_s']} s of "
+        f"warm-up; idle runs hold for {meta['idle_duration_s']} s; "
+        f"server pinned to CPU 0 with {meta['server_threads']} "
         f"runtime worker(s), `switchboard bench` to CPU 1 with one"
         + ("" if meta["pinned"] else " (NOT pinned: no taskset or one CPU)")
         + f"; {meta['cpus']} CPUs ({meta['cpu_model']}), {meta['kernel']}, load average "

@@ -16,14 +16,16 @@
 # shared machine spread over all of them.
 #
 # Usage: scripts/bench-suite.sh [--quick] [--reps N] [--duration SECONDS] [MODE...]
-#   MODE is echo, idle, compression or all (default: echo).
+#   MODE is echo, idle, compression, or all three (default: echo).
 #   --quick   1 repetition of 2 s after 0.5 s of warm-up, on a subset of cells, 10,000 idle
 #             connections: a smoke run that checks every server works, not a measurement.
 #
 # Environment (flags win): REPS (3), DURATION (10, seconds), WARMUP (2), SIZES ("16 1024 65536"),
-# CONNECTIONS ("10 500"), PIPELINES ("1 16"), SERVERS (all of them, space-separated),
-# SERVER_THREADS (1), IDLE_CONNECTIONS ("10000 50000"), IDLE_DURATION (5), IDLE_SERVERS,
-# COMPRESSION_SERVERS, BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
+# CONNECTIONS ("10 500"), PIPELINES ("1 16"), or CELLS instead of those three (a list of
+# SIZE:CONNECTIONS:PIPELINE), SERVERS (all of them, space-separated), SERVER_THREADS (1),
+# IDLE_CONNECTIONS ("10000 50000"), IDLE_DURATION (5), IDLE_SERVERS, COMPRESSION_SERVERS,
+# COMPRESSION_CELLS (PAYLOAD:SIZE:CONNECTIONS:PIPELINE, default "ticker:1:10:16
+# ticker:4096:10:16"), BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
 #
 # Output: a markdown report on stdout, and under BENCH_OUT/DATE/ every run's `switchboard bench
 # --json` report (raw/), the runs' index (runs.jsonl), report.md and summary.json.
