@@ -36,9 +36,25 @@ pub(crate) struct Args {
     /// `switchboard bench --raw-tcp` measures, to show what the load generator can drive.
     #[arg(long, conflicts_with_all = ["tls_cert", "no_deflate"])]
     raw_tcp: bool,
+    /// Worker threads of the server's runtime [default: one per core]. Benchmarks that pin the
+    /// server to one core give it one thread, as they give every server they compare.
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
-pub(crate) async fn run(args: Args) -> ExitCode {
+/// Runs `switchboard echo` on its own runtime, sized by `--threads`.
+pub(crate) fn main(args: Args) -> ExitCode {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(usize::from(threads));
+    }
+    match builder.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+    }
+}
+
+async fn run(args: Args) -> ExitCode {
     // Load the certificate before binding, so a bad file fails fast with its name.
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => match tls::acceptor(cert, key) {

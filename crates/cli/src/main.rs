@@ -45,24 +45,22 @@ fn main() -> std::process::ExitCode {
             .with_writer(std::io::stderr)
             .init();
     }
-    let command = match cli.command {
-        // The bench sizes its own runtime (--threads).
-        Command::Bench(args) => return bench::main(args),
-        command => command,
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
-    };
-    runtime.block_on(async {
-        match command {
-            Command::Serve(args) => serve::run(args, cli.log).await,
-            Command::Echo(args) => echo::run(args).await,
-            Command::Connect(args) => connect::run(*args).await,
-            Command::Bench(args) => bench::main(args),
-        }
-    })
+    match cli.command {
+        // The bench and the echo server size their own runtimes (--threads).
+        Command::Bench(args) => bench::main(args),
+        Command::Echo(args) => echo::main(args),
+        Command::Serve(args) => match runtime() {
+            Ok(runtime) => runtime.block_on(serve::run(args, cli.log)),
+            Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+        },
+        Command::Connect(args) => match runtime() {
+            Ok(runtime) => runtime.block_on(connect::run(*args)),
+            Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
+        },
+    }
 }

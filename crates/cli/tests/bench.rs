@@ -1,5 +1,6 @@
 //! `switchboard bench` against `switchboard echo` processes (WebSocket and raw TCP): the JSON
-//! report, the SVG chart, idle mode, and the exit code when nothing connects.
+//! report, the SVG chart, idle mode, the ticker payload and bytes on the wire, the server's
+//! CPU and memory (`--server-pid`), and the exit codes.
 //!
 //! Functional checks only: short runs, no assertions on speed. Every process is started here
 //! with `kill_on_drop` and waited for within [`BOUND`].
@@ -160,4 +161,124 @@ async fn exits_3_when_no_connection_opens() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["connect"]["failed"], 2);
     assert!(String::from_utf8_lossy(&output.stderr).contains("no connection"));
+}
+
+#[tokio::test]
+async fn ticker_payload_with_deflate_reports_fewer_bytes_on_the_wire_than_without() {
+    let echo = echo_process(&[]).await;
+    let mut reports = Vec::new();
+    for deflate in [true, false] {
+        let mut args = vec![
+            echo.url.as_str(),
+            "-c",
+            "2",
+            "-p",
+            "4",
+            "-d",
+            "500ms",
+            "--warmup",
+            "200ms",
+            "--payload",
+            "ticker",
+            "--size",
+            "2048",
+            "--json",
+        ];
+        if deflate {
+            args.push("--deflate");
+        }
+        reports.push(json(&bench(&args).await));
+    }
+    let (compressed, plain) = (&reports[0], &reports[1]);
+    for report in [compressed, plain] {
+        assert_sane_load(report, 2);
+        assert_eq!(report["settings"]["payload"], "ticker");
+        let mean = report["load"]["mean_message_bytes"].as_f64().unwrap();
+        assert!((1500.0..=2048.0).contains(&mean), "{report:#}");
+    }
+    let ratio = |report: &Value| report["load"]["wire"]["ratio_sent"].as_f64().unwrap();
+    // Without compression the wire carries the payload plus headers and masks.
+    assert!(ratio(plain) > 1.0, "{plain:#}");
+    assert!(ratio(compressed) < 0.6, "{compressed:#}");
+    let received = compressed["load"]["wire"]["bytes_received"]
+        .as_u64()
+        .unwrap();
+    assert!(received > 0, "{compressed:#}");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn server_pid_reports_cpu_per_message_and_memory_per_connection_and_the_bench_its_own() {
+    let echo = echo_process(&[]).await;
+    let pid = echo.pid().to_string();
+    let output = bench(&[
+        &echo.url,
+        "-c",
+        "4",
+        "-p",
+        "8",
+        "-d",
+        "800ms",
+        "--warmup",
+        "200ms",
+        "--server-pid",
+        &pid,
+        "--json",
+    ])
+    .await;
+    let report = json(&output);
+    assert_sane_load(&report, 4);
+    let server = &report["server"];
+    assert_eq!(server["pid"].as_u64(), Some(u64::from(echo.pid())));
+    assert!(server["cpu_s"].as_f64().is_some(), "{report:#}");
+    assert!(
+        server["cpu_us_per_message"].as_f64().is_some(),
+        "{report:#}"
+    );
+    assert!(
+        server["rss_before_bytes"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    assert!(server["rss_held_bytes"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(server["error"].is_null(), "{report:#}");
+    // The load generator reports its own CPU share next to the server's.
+    assert!(
+        report["client"]["cpu_percent"].as_f64().is_some(),
+        "{report:#}"
+    );
+
+    let idle = bench(&[
+        &echo.url,
+        "--idle",
+        "-c",
+        "200",
+        "-d",
+        "500ms",
+        "--server-pid",
+        &pid,
+        "--json",
+    ])
+    .await;
+    let report = json(&idle);
+    let per_connection = report["server"]["rss_per_connection_bytes"].as_f64();
+    assert!(per_connection.is_some(), "{report:#}");
+    assert!(
+        report["server"]["cpu_us_per_message"].is_null(),
+        "{report:#}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_server_pid_fails_before_connecting() {
+    let echo = echo_process(&[]).await;
+    let output = bench(&[&echo.url, "--server-pid", "4294967295", "-d", "100ms"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--server-pid"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_ticker_payload_is_for_websocket_only() {
+    let output = bench(&["--raw-tcp", "127.0.0.1:9", "--payload", "ticker"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
 }

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 use http::Uri;
 use switchboard::proto::handshake::ClientOptions;
-use switchboard::{client_handshake, ClientBuilder, MaybeTlsStream, WebSocket, WebSocketConfig};
+use switchboard::{client_handshake, ClientBuilder, MaybeTlsStream, WebSocketConfig};
 use tokio::net::{TcpSocket, TcpStream};
+
+use super::echo::CountedWs;
+use super::wire::Counted;
 
 /// How long the TCP connect may take; the WebSocket handshake has its own bound in the config.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,16 +103,17 @@ impl Target {
         }
     }
 
-    /// Opens connection number `index` and runs the WebSocket handshake.
+    /// Opens connection number `index` and runs the WebSocket handshake, counting the bytes
+    /// on the wire from the first one.
     pub(crate) async fn dial_ws(
         &self,
         index: usize,
         config: &WebSocketConfig,
-    ) -> Result<WebSocket<MaybeTlsStream>, String> {
+    ) -> Result<CountedWs, String> {
         match self {
             Target::Ws { uri, addr, .. } => {
                 let stream = tcp(*addr, index).await.map_err(|e| describe_io(&e))?;
-                let stream = MaybeTlsStream::Plain(stream);
+                let stream = Counted::new(MaybeTlsStream::Plain(stream));
                 let (ws, _response) =
                     client_handshake(stream, uri, ClientOptions::default(), config)
                         .await
@@ -117,7 +121,7 @@ impl Target {
                 Ok(ws)
             }
             Target::Wss { builder, .. } => builder
-                .connect()
+                .connect_wrapped(Counted::new)
                 .await
                 .map(|(ws, _)| ws)
                 .map_err(|e| describe_ws(&e)),

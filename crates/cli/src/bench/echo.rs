@@ -19,53 +19,13 @@ use switchboard::{CloseCode, MaybeTlsStream, Message, WebSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::payload::Payload;
 use super::stats::{record, ConnStats};
+use super::wire::Counted;
 use super::Plan;
 
 /// How long closing a connection at the end may take before it is dropped.
 const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// The messages a run sends: all `size` bytes long, text or binary.
-#[derive(Debug, Clone)]
-pub(crate) struct Payload {
-    binary: bool,
-    /// The letter pattern every message starts from.
-    template: Bytes,
-}
-
-impl Payload {
-    pub(crate) fn new(size: usize, binary: bool) -> Self {
-        let template: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-        Self {
-            binary,
-            template: template.into(),
-        }
-    }
-
-    /// Message number `seq`: the letter pattern with `seq` in hexadecimal at the start (as
-    /// many of its low digits as fit), so an echo of the wrong message or a corrupted one
-    /// differs. ASCII only, so it is valid UTF-8 for text messages.
-    pub(crate) fn bytes(&self, seq: u64) -> Bytes {
-        let mut buffer = BytesMut::from(&self.template[..]);
-        let digits = buffer.len().min(16);
-        for (i, byte) in buffer[..digits].iter_mut().rev().enumerate() {
-            *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
-        }
-        buffer.freeze()
-    }
-
-    /// The message carrying `bytes`.
-    fn wrap(&self, bytes: Bytes) -> Message {
-        if self.binary {
-            return Message::Binary(bytes);
-        }
-        // ASCII by construction (see `bytes`), so the error path is never taken.
-        match switchboard::Utf8Bytes::try_from(bytes) {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::binary(Bytes::new()),
-        }
-    }
-}
 
 /// One connection's bookkeeping, shared by the WebSocket and raw TCP loops.
 struct Tracker {
@@ -129,9 +89,12 @@ impl Tracker {
     }
 }
 
+/// The WebSocket connections of a run: counted, for the bytes on the wire.
+pub(crate) type CountedWs = WebSocket<Counted<MaybeTlsStream>>;
+
 /// Runs the echo load on an open WebSocket until `plan.end`, then closes it.
 pub(crate) async fn websocket(
-    mut ws: WebSocket<MaybeTlsStream>,
+    mut ws: CountedWs,
     payload: Payload,
     pipeline: usize,
     plan: Plan,
@@ -147,7 +110,7 @@ pub(crate) async fn websocket(
 }
 
 async fn websocket_loop(
-    ws: &mut WebSocket<MaybeTlsStream>,
+    ws: &mut CountedWs,
     tracker: &mut Tracker,
     pipeline: usize,
     plan: &Plan,
@@ -159,11 +122,18 @@ async fn websocket_loop(
     }
     ws.flush().await.map_err(|e| e.to_string())?;
     let deadline = tokio::time::sleep_until(plan.end.into());
-    tokio::pin!(deadline);
+    let warmup = tokio::time::sleep_until(plan.warmup_end.into());
+    tokio::pin!(deadline, warmup);
+    // The wire counters when the measured window opened.
+    let mut window_start = None;
     loop {
         let mut received = tokio::select! {
             biased;
-            () = &mut deadline => return Ok(()),
+            () = &mut deadline => break,
+            () = &mut warmup, if window_start.is_none() => {
+                window_start = Some(ws.get_ref().totals());
+                continue;
+            }
             received = ws.recv() => received,
         };
         // Take this echo and every one already buffered, then write all the replies at once.
@@ -195,6 +165,10 @@ async fn websocket_loop(
         }
         ws.flush().await.map_err(|e| e.to_string())?;
     }
+    if let Some(start) = window_start {
+        tracker.stats.wire = Some(ws.get_ref().totals() - start);
+    }
+    Ok(())
 }
 
 /// Runs the echo load over raw TCP until `plan.end`. Framing is fixed-size: every message is
@@ -218,7 +192,8 @@ async fn raw_tcp_loop(
     pipeline: usize,
     plan: &Plan,
 ) -> Result<(), String> {
-    let size = tracker.payload.template.len().max(1);
+    // Raw TCP has no framing: every message is the same size (`--payload letters`).
+    let size = tracker.payload.fixed_size().unwrap_or(1).max(1);
     let mut out = BytesMut::with_capacity(size * pipeline);
     let mut input = BytesMut::with_capacity((size * pipeline).max(64 << 10));
     let now = Instant::now();
@@ -253,22 +228,5 @@ async fn raw_tcp_loop(
             stream.write_all(&out).await.map_err(|e| e.to_string())?;
             out.clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_carry_their_sequence_number_and_are_ascii() {
-        let payload = Payload::new(20, false);
-        assert_eq!(&payload.bytes(0x2a)[..], b"000000000000002aqrst");
-        let short = Payload::new(4, true);
-        assert_eq!(&short.bytes(0x12345)[..], b"2345");
-        assert_ne!(short.bytes(1), short.bytes(2));
-        assert!(payload.bytes(u64::MAX).is_ascii());
-        assert!(matches!(payload.wrap(payload.bytes(1)), Message::Text(_)));
-        assert!(matches!(short.wrap(short.bytes(1)), Message::Binary(_)));
     }
 }

@@ -1,15 +1,16 @@
 //! Idle mode: hold the connections open and quiet until the end of the run, so the server's
 //! memory per connection can be read off (its RSS divided by the connections held).
 
-use switchboard::{CloseCode, MaybeTlsStream, Message, WebSocket};
+use switchboard::{CloseCode, Message};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
+use super::echo::CountedWs;
 use super::Plan;
 
 /// Holds a WebSocket until `plan.end`, answering the server's pings (receiving drives the
 /// replies). Fails if the server closes it or it breaks first.
-pub(crate) async fn websocket(mut ws: WebSocket<MaybeTlsStream>, plan: Plan) -> Result<(), String> {
+pub(crate) async fn websocket(mut ws: CountedWs, plan: Plan) -> Result<(), String> {
     let deadline = tokio::time::sleep_until(plan.end.into());
     tokio::pin!(deadline);
     loop {

@@ -4,8 +4,11 @@
 //! mod.rs     options; the run: open every connection (dial.rs), then warm up and measure
 //!            (echo.rs) or hold them (idle.rs), then merge what each connection measured
 //! dial.rs    TCP from spread loopback source addresses, the WebSocket handshake, wss://
+//! payload.rs what the messages hold: letter patterns, or a JSON price ticker
 //! echo.rs    the echo load over WebSocket and over raw TCP (calibration)
+//! wire.rs    counting the WebSocket bytes on the wire (headers and compression included)
 //! idle.rs    holding connections open
+//! usage.rs   CPU time and memory from /proc: the server's (--server-pid) and the bench's
 //! stats.rs   per-connection counters and HDR latency histograms
 //! report.rs  the table and the JSON object
 //! plot.rs    the latency distribution as an SVG chart
@@ -18,9 +21,12 @@
 mod dial;
 mod echo;
 mod idle;
+mod payload;
 mod plot;
 mod report;
 mod stats;
+mod usage;
+mod wire;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -36,7 +42,7 @@ use tokio::task::JoinSet;
 
 use crate::exit;
 use dial::Target;
-use echo::Payload;
+use payload::{Kind, Payload};
 use stats::{parse_duration, ConnStats};
 
 /// Options of `switchboard bench`.
@@ -59,6 +65,11 @@ pub(crate) struct Args {
     /// Send binary messages (text by default).
     #[arg(long)]
     binary: bool,
+    /// What the messages hold: `letters` (exactly --size bytes), or `ticker`, JSON price
+    /// updates of about 200 bytes each, as many per message as fit in --size (at least one);
+    /// realistic input for --deflate. WebSocket only.
+    #[arg(long, value_enum, default_value_t = Kind::Letters, conflicts_with = "raw_tcp")]
+    payload: Kind,
     /// Messages in flight per connection.
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pipeline: u32,
@@ -86,8 +97,14 @@ pub(crate) struct Args {
     #[arg(long)]
     idle: bool,
     /// Offer permessage-deflate (off by default: it measures the compressor, not the server).
+    /// The bytes on the wire show what it saved.
     #[arg(long)]
     deflate: bool,
+    /// The server's process id, when it runs on this machine: its CPU time over the measured
+    /// window (per message, too) and its memory before connecting and while the connections
+    /// are held (per connection, too) go into the report. Linux only (/proc).
+    #[arg(long, value_name = "PID")]
+    server_pid: Option<u32>,
     /// DANGEROUS outside tests: do not verify a wss:// server's certificate.
     #[arg(long)]
     insecure: bool,
@@ -195,10 +212,20 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         Ok(target) => target,
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
+    // The server's memory before any connection opens; a PID that cannot be read fails here.
+    let server_before = args
+        .server_pid
+        .map(|pid| usage::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}")));
+    let server_before = match server_before.transpose() {
+        Ok(sample) => sample,
+        Err(e) => return exit::fail(exit::FAILURE, e),
+    };
+    // The load generator's own, where /proc can tell it.
+    let client_before = usage::sample(std::process::id()).ok();
     let shared = Arc::new(Shared {
         target,
         config,
-        payload: Payload::new(size, args.binary),
+        payload: Payload::new(args.payload, size, args.binary),
         pipeline: args.pipeline as usize,
         idle: args.idle,
         start: Instant::now(),
@@ -243,6 +270,9 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         progress: Arc::default(),
     };
     let _ = plan_tx.send(Some(plan.clone()));
+    let watch = |pid, before| tokio::spawn(usage::watch(pid, before, plan.clone()));
+    let server_watch = args.server_pid.zip(server_before).map(|(p, b)| watch(p, b));
+    let client_watch = client_before.map(|before| watch(std::process::id(), before));
     let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone(), args.idle));
     let mut merged = ConnStats::new();
     let mut held = report::Held::default();
@@ -256,6 +286,14 @@ async fn run(args: Args, threads: usize) -> ExitCode {
     }
     ticker.abort();
     bar.finish_and_clear();
+    let server = match server_watch {
+        Some(watch) => watch.await.ok(),
+        None => None,
+    };
+    let client = match client_watch {
+        Some(watch) => watch.await.ok(),
+        None => None,
+    };
 
     let report = report::Report::new(report::Inputs {
         target: shared.target.describe(),
@@ -263,6 +301,7 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         idle: args.idle,
         connections: args.connections,
         size: args.size,
+        payload: args.payload,
         binary: args.binary,
         pipeline: args.pipeline,
         duration: args.duration,
@@ -271,6 +310,8 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         connect,
         held,
         stats: &merged,
+        server,
+        client,
     });
     if args.json {
         println!("{}", report.json());
@@ -346,7 +387,7 @@ async fn connection(
 }
 
 enum Transport {
-    Ws(Box<switchboard::WebSocket<switchboard::MaybeTlsStream>>),
+    Ws(Box<echo::CountedWs>),
     Tcp(tokio::net::TcpStream),
 }
 

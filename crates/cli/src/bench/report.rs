@@ -1,7 +1,9 @@
 //! The results: a table for people, one JSON object for machines.
 //!
 //! Rates are per second of the measured window; MB is 10^6 bytes of message payload (frame
-//! headers and TCP/IP overhead are not counted); latencies are in microseconds.
+//! headers and TCP/IP overhead are not counted), except on the `wire` line, which counts the
+//! WebSocket bytes as sent (headers included, compressed if compression is on); latencies are
+//! in microseconds.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -10,7 +12,10 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::dial::is_out_of_files;
+use super::payload::Kind;
 use super::stats::{histogram, record, ConnStats, Percentiles};
+use super::usage::{Readings, Usage};
+use super::wire::Wire;
 
 /// The opening phase: every connection's TCP connect plus handshake.
 #[derive(Debug, Serialize)]
@@ -97,6 +102,7 @@ pub(crate) struct Inputs<'a> {
     pub(crate) idle: bool,
     pub(crate) connections: u32,
     pub(crate) size: u32,
+    pub(crate) payload: Kind,
     pub(crate) binary: bool,
     pub(crate) pipeline: u32,
     pub(crate) duration: Duration,
@@ -105,6 +111,10 @@ pub(crate) struct Inputs<'a> {
     pub(crate) connect: ConnectPhase,
     pub(crate) held: Held,
     pub(crate) stats: &'a ConnStats,
+    /// `--server-pid`'s readings.
+    pub(crate) server: Option<Readings>,
+    /// The load generator's own readings.
+    pub(crate) client: Option<Readings>,
 }
 
 /// The run's settings, echoed in the report so a result file says how it was made.
@@ -112,6 +122,8 @@ pub(crate) struct Inputs<'a> {
 pub(crate) struct Settings {
     pub(crate) connections: u32,
     pub(crate) message_size: u32,
+    /// "letters" or "ticker".
+    pub(crate) payload: &'static str,
     pub(crate) binary: bool,
     pub(crate) pipeline: u32,
     pub(crate) duration_s: f64,
@@ -129,9 +141,48 @@ pub(crate) struct Load {
     pub(crate) bytes_received: u64,
     pub(crate) mb_per_s_sent: f64,
     pub(crate) mb_per_s_received: f64,
+    /// Payload bytes per message sent (the size, unless the payload is a ticker).
+    pub(crate) mean_message_bytes: f64,
+    /// WebSocket bytes on the wire (not over raw TCP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) wire: Option<WireLoad>,
     pub(crate) latency: Option<Percentiles>,
     pub(crate) errors: u64,
     pub(crate) first_error: Option<String>,
+}
+
+/// The WebSocket bytes on the wire over the measured window: frame headers, client masks and
+/// control frames included, compressed when permessage-deflate is on (TCP/IP not counted).
+#[derive(Debug, Serialize)]
+pub(crate) struct WireLoad {
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) mb_per_s_sent: f64,
+    pub(crate) mb_per_s_received: f64,
+    /// Wire bytes per payload byte sent: below 1 when compression pays.
+    pub(crate) ratio_sent: f64,
+    /// Wire bytes per payload byte received.
+    pub(crate) ratio_received: f64,
+}
+
+impl WireLoad {
+    fn new(wire: Wire, stats: &ConnStats, window: Duration) -> Self {
+        let ratio = |wire: u64, payload: u64| {
+            if payload > 0 {
+                wire as f64 / payload as f64
+            } else {
+                0.0
+            }
+        };
+        Self {
+            bytes_sent: wire.sent,
+            bytes_received: wire.received,
+            mb_per_s_sent: rate(wire.sent, window) / 1e6,
+            mb_per_s_received: rate(wire.received, window) / 1e6,
+            ratio_sent: ratio(wire.sent, stats.bytes_sent),
+            ratio_received: ratio(wire.received, stats.bytes_received),
+        }
+    }
 }
 
 /// Everything `switchboard bench` prints.
@@ -148,6 +199,13 @@ pub(crate) struct Report {
     pub(crate) load: Option<Load>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) idle: Option<Held>,
+    /// `--server-pid`: the server's CPU time and memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) server: Option<Usage>,
+    /// The load generator's own CPU time and memory (Linux): near 100% of its threads' cores,
+    /// it may be what limits the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) client: Option<Usage>,
 }
 
 impl Report {
@@ -162,10 +220,25 @@ impl Report {
             bytes_received: stats.bytes_received,
             mb_per_s_sent: rate(stats.bytes_sent, window) / 1e6,
             mb_per_s_received: rate(stats.bytes_received, window) / 1e6,
+            mean_message_bytes: if stats.sent > 0 {
+                stats.bytes_sent as f64 / stats.sent as f64
+            } else {
+                0.0
+            },
+            wire: stats.wire.map(|wire| WireLoad::new(wire, stats, window)),
             latency: (stats.received > 0).then(|| Percentiles::of(&stats.latency)),
             errors: stats.errors,
             first_error: stats.first_error.clone(),
         });
+        let connections = if inputs.idle {
+            inputs.held.held
+        } else {
+            inputs.connect.opened
+        };
+        let messages = (!inputs.idle).then_some(stats.received);
+        let usage = |readings| Usage::new(readings, messages, connections, window);
+        let server = inputs.server.map(usage);
+        let client = inputs.client.map(usage);
         Self {
             mode: if inputs.idle { "idle" } else { "echo" },
             transport: if inputs.raw_tcp {
@@ -177,6 +250,7 @@ impl Report {
             settings: Settings {
                 connections: inputs.connections,
                 message_size: inputs.size,
+                payload: inputs.payload.name(),
                 binary: inputs.binary,
                 pipeline: inputs.pipeline,
                 duration_s: window.as_secs_f64(),
@@ -186,6 +260,8 @@ impl Report {
             connect: inputs.connect,
             load,
             idle: inputs.idle.then_some(inputs.held),
+            server,
+            client,
         }
     }
 
@@ -198,13 +274,19 @@ impl Report {
                 self.transport, self.target, s.connections, s.duration_s
             );
         }
+        let content = match s.payload {
+            "letters" => format!("{} B", s.message_size),
+            ticker => format!(
+                "{ticker} JSON up to {} B (one update at least)",
+                s.message_size
+            ),
+        };
         format!(
-            "{} {} {}: {} connections, {} B {}, pipeline {}, {} s",
+            "{} {} {}: {} connections, {content} {}, pipeline {}, {} s",
             self.mode,
             self.transport,
             self.target,
             s.connections,
-            s.message_size,
             if s.binary { "binary" } else { "text" },
             s.pipeline,
             s.duration_s
@@ -251,6 +333,17 @@ impl Report {
                 "throughput    {:.2} MB/s sent, {:.2} MB/s received (payload)",
                 load.mb_per_s_sent, load.mb_per_s_received
             );
+            if let Some(wire) = &load.wire {
+                let _ = writeln!(
+                    out,
+                    "wire          {:.2} MB/s sent, {:.2} MB/s received ({:.1}% and {:.1}% of \
+                     the payload)",
+                    wire.mb_per_s_sent,
+                    wire.mb_per_s_received,
+                    100.0 * wire.ratio_sent,
+                    100.0 * wire.ratio_received
+                );
+            }
             if let Some(latency) = &load.latency {
                 let _ = writeln!(out, "latency (µs)  {}", latency_row(latency));
             }
@@ -259,7 +352,46 @@ impl Report {
                 let _ = writeln!(out, "  first error {e}");
             }
         }
+        if let Some(server) = &self.server {
+            usage_rows(&mut out, "server", server, true);
+        }
+        if let Some(client) = &self.client {
+            usage_rows(&mut out, "bench", client, false);
+        }
         out
+    }
+}
+
+/// The `server` (`--server-pid`) or `bench` lines of the table; `memory` adds the RSS line.
+fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool) {
+    let _ = write!(out, "{label:<14}pid {}", usage.pid);
+    if let (Some(cpu), Some(percent)) = (usage.cpu_s, usage.cpu_percent) {
+        let _ = write!(
+            out,
+            ": {cpu:.2} CPU-s in the window ({percent:.0}% of a core)"
+        );
+    }
+    if let Some(per_message) = usage.cpu_us_per_message {
+        let _ = write!(out, ", {per_message:.2} µs per message");
+    }
+    let _ = writeln!(out);
+    if memory {
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let _ = write!(
+            out,
+            "  memory      RSS {:.1} MB before connecting",
+            mb(usage.rss_before_bytes)
+        );
+        if let Some(held) = usage.rss_held_bytes {
+            let _ = write!(out, ", {:.1} MB with the connections open", mb(held));
+        }
+        if let Some(per_connection) = usage.rss_per_connection_bytes {
+            let _ = write!(out, " ({:.1} KiB per connection)", per_connection / 1024.0);
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(e) = &usage.error {
+        let _ = writeln!(out, "  error       {e}");
     }
 }
 

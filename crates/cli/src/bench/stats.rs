@@ -5,6 +5,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use super::wire::Wire;
+
 /// Highest latency a histogram tracks: a minute. Slower samples are clamped to it (and a run
 /// where that matters has bigger problems than the tail).
 const MAX_NANOS: u64 = 60_000_000_000;
@@ -35,6 +37,9 @@ pub(crate) struct ConnStats {
     pub(crate) bytes_sent: u64,
     /// Payload bytes received in the window.
     pub(crate) bytes_received: u64,
+    /// WebSocket bytes on the wire in the window (headers and compression included); none
+    /// over raw TCP, where the wire is the payload.
+    pub(crate) wire: Option<Wire>,
     /// Echoes that differed from what was sent, and connections that failed mid-run.
     pub(crate) errors: u64,
     /// The first error seen, as an example for the report.
@@ -49,6 +54,7 @@ impl ConnStats {
             received: 0,
             bytes_sent: 0,
             bytes_received: 0,
+            wire: None,
             errors: 0,
             first_error: None,
         }
@@ -68,6 +74,11 @@ impl ConnStats {
         self.received += other.received;
         self.bytes_sent += other.bytes_sent;
         self.bytes_received += other.bytes_received;
+        if let Some(other) = other.wire {
+            let wire = self.wire.get_or_insert_with(Wire::default);
+            wire.sent += other.sent;
+            wire.received += other.received;
+        }
         self.errors += other.errors;
         if self.first_error.is_none() {
             self.first_error.clone_from(&other.first_error);

@@ -48,3 +48,10 @@ pub async fn echo_process(extra: &[&str]) -> EchoProcess {
         .to_owned();
     EchoProcess { _child: child, url }
 }
+
+impl EchoProcess {
+    /// The process id, to read its /proc entries.
+    pub fn pid(&self) -> u32 {
+        self._child.id().unwrap()
+    }
+}

@@ -1,0 +1,231 @@
+//! What the load sends: letter patterns of a fixed size, or a JSON price-ticker stream.
+//!
+//! Every message is a pure function of its sequence number, so an echo can be checked byte
+//! for byte without keeping anything but what is in flight, and two runs send the same bytes.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use switchboard::Message;
+
+/// The kinds of message content `--payload` chooses from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Kind {
+    /// `--size` bytes of ASCII letters with the sequence number in front. Compresses to almost
+    /// nothing, so it measures framing, not a compressor.
+    Letters,
+    /// JSON price-ticker updates like a market-data feed sends (about 200 bytes each): repeated
+    /// keys and symbols, varying digits. A message holds as many updates as fit in `--size`
+    /// bytes, at least one. Shows what permessage-deflate does to realistic traffic.
+    Ticker,
+}
+
+impl Kind {
+    /// The name used in reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Letters => "letters",
+            Kind::Ticker => "ticker",
+        }
+    }
+}
+
+/// The messages a run sends, text or binary.
+#[derive(Debug, Clone)]
+pub(crate) struct Payload {
+    kind: Kind,
+    binary: bool,
+    size: usize,
+    /// The letter pattern every letters message starts from.
+    template: Bytes,
+}
+
+impl Payload {
+    pub(crate) fn new(kind: Kind, size: usize, binary: bool) -> Self {
+        let template: Vec<u8> = match kind {
+            Kind::Letters => (0..size).map(|i| b'a' + (i % 26) as u8).collect(),
+            Kind::Ticker => Vec::new(),
+        };
+        Self {
+            kind,
+            binary,
+            size,
+            template: template.into(),
+        }
+    }
+
+    /// The size every message has, when they all have one (letters do, ticker messages vary).
+    pub(crate) fn fixed_size(&self) -> Option<usize> {
+        (self.kind == Kind::Letters).then_some(self.size)
+    }
+
+    /// Message number `seq`. ASCII only, so it is valid UTF-8 for text messages.
+    pub(crate) fn bytes(&self, seq: u64) -> Bytes {
+        match self.kind {
+            Kind::Letters => self.letters(seq),
+            Kind::Ticker => ticker(seq, self.size),
+        }
+    }
+
+    /// The letter pattern with `seq` in hexadecimal at the start (as many of its low digits as
+    /// fit), so an echo of the wrong message or a corrupted one differs.
+    fn letters(&self, seq: u64) -> Bytes {
+        let mut buffer = BytesMut::from(&self.template[..]);
+        let digits = buffer.len().min(16);
+        for (i, byte) in buffer[..digits].iter_mut().rev().enumerate() {
+            *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
+        }
+        buffer.freeze()
+    }
+
+    /// The message carrying `bytes`.
+    pub(crate) fn wrap(&self, bytes: Bytes) -> Message {
+        if self.binary {
+            return Message::Binary(bytes);
+        }
+        // ASCII by construction (see `bytes`), so the error path is never taken.
+        match switchboard::Utf8Bytes::try_from(bytes) {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::binary(Bytes::new()),
+        }
+    }
+}
+
+/// Instruments of the ticker: symbol, a typical price, and the decimals it is quoted with.
+const INSTRUMENTS: [(&str, f64, usize); 12] = [
+    ("BTC-USD", 67_250.0, 2),
+    ("ETH-USD", 3_412.5, 2),
+    ("SOL-USD", 148.2, 3),
+    ("XRP-USD", 0.5231, 5),
+    ("DOGE-USD", 0.1284, 6),
+    ("AAPL", 189.84, 2),
+    ("MSFT", 421.9, 2),
+    ("NVDA", 903.56, 2),
+    ("TSLA", 177.29, 2),
+    ("EUR-USD", 1.0842, 5),
+    ("GBP-USD", 1.2671, 5),
+    ("USD-JPY", 151.37, 3),
+];
+
+/// Milliseconds since the epoch of the first update: a fixed instant, so runs are repeatable.
+const FIRST_TIMESTAMP_MS: u64 = 1_717_000_000_000;
+
+/// Ticker message number `seq`: one update, or a JSON array of as many as fit in `size` bytes.
+fn ticker(seq: u64, size: usize) -> Bytes {
+    let first = update(seq, 0);
+    if first.len() >= size {
+        return first.into();
+    }
+    let mut out = BytesMut::with_capacity(size);
+    out.put_u8(b'[');
+    out.put_slice(first.as_bytes());
+    for index in 1.. {
+        let next = update(seq, index);
+        // The comma and the closing bracket must fit too.
+        if out.len() + 1 + next.len() + 1 > size {
+            break;
+        }
+        out.put_u8(b',');
+        out.put_slice(next.as_bytes());
+    }
+    out.put_u8(b']');
+    out.freeze()
+}
+
+/// Update `index` of message `seq`, as one JSON object. Prices are strings, as many exchanges
+/// send them, so their decimals are exact.
+fn update(seq: u64, index: u64) -> String {
+    let mut random = SplitMix64(seq.wrapping_mul(1_000_003).wrapping_add(index));
+    let (symbol, base, decimals) = INSTRUMENTS[(random.next() % INSTRUMENTS.len() as u64) as usize];
+    // Within 2% of the typical price, a spread of 1 to 20 basis points.
+    let last = base * (1.0 + random.unit(-0.02, 0.02));
+    let half_spread = last * random.unit(0.000_05, 0.001);
+    let size = random.unit(0.001, 250.0);
+    let volume = base.recip() * random.unit(1e6, 5e8);
+    let change = random.unit(-6.0, 6.0);
+    let side = if random.next() & 1 == 0 {
+        "buy"
+    } else {
+        "sell"
+    };
+    // Three updates a millisecond; wrapping only matters to sequence numbers no run reaches.
+    let timestamp = FIRST_TIMESTAMP_MS
+        .wrapping_add(seq.wrapping_mul(3))
+        .wrapping_add(index);
+    format!(
+        "{{\"type\":\"ticker\",\"seq\":{seq},\"symbol\":\"{symbol}\",\"ts\":{timestamp},\
+         \"bid\":\"{bid:.decimals$}\",\"ask\":\"{ask:.decimals$}\",\"last\":\"{last:.decimals$}\",\
+         \"last_size\":\"{size:.4}\",\"side\":\"{side}\",\"volume_24h\":\"{volume:.2}\",\
+         \"change_24h_pct\":\"{change:.2}\"}}",
+        bid = last - half_spread,
+        ask = last + half_spread,
+    )
+}
+
+/// A small deterministic generator (SplitMix64): the ticker needs varied digits, not secrets.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `low..high`.
+    fn unit(&mut self, low: f64, high: f64) -> f64 {
+        let fraction = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
+        low + (high - low) * fraction
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letters_carry_their_sequence_number_and_are_ascii() {
+        let payload = Payload::new(Kind::Letters, 20, false);
+        assert_eq!(&payload.bytes(0x2a)[..], b"000000000000002aqrst");
+        let short = Payload::new(Kind::Letters, 4, true);
+        assert_eq!(&short.bytes(0x12345)[..], b"2345");
+        assert_ne!(short.bytes(1), short.bytes(2));
+        assert!(payload.bytes(u64::MAX).is_ascii());
+        assert!(matches!(payload.wrap(payload.bytes(1)), Message::Text(_)));
+        assert!(matches!(short.wrap(short.bytes(1)), Message::Binary(_)));
+        assert_eq!(payload.fixed_size(), Some(20));
+    }
+
+    #[test]
+    fn a_small_ticker_message_is_one_json_update() {
+        let payload = Payload::new(Kind::Ticker, 16, false);
+        assert_eq!(payload.fixed_size(), None);
+        for seq in [0, 1, 2, 1_000_000, u64::MAX / 3] {
+            let bytes = payload.bytes(seq);
+            assert!(bytes.is_ascii());
+            let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(value["type"], "ticker");
+            assert_eq!(value["seq"], seq);
+            let bid: f64 = value["bid"].as_str().unwrap().parse().unwrap();
+            let ask: f64 = value["ask"].as_str().unwrap().parse().unwrap();
+            assert!(bid <= ask, "{value}");
+            assert!((150..260).contains(&bytes.len()), "{} bytes", bytes.len());
+        }
+        assert_eq!(payload.bytes(7), payload.bytes(7), "a function of seq");
+        assert_ne!(payload.bytes(7), payload.bytes(8));
+    }
+
+    #[test]
+    fn a_larger_ticker_message_is_an_array_that_fits_its_size() {
+        let payload = Payload::new(Kind::Ticker, 4096, false);
+        let bytes = payload.bytes(3);
+        assert!(bytes.len() <= 4096 && bytes.len() > 3500, "{}", bytes.len());
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let updates = value.as_array().unwrap();
+        assert!(updates.len() > 10);
+        assert!(updates.iter().all(|u| u["seq"] == 3));
+        let symbols: std::collections::HashSet<_> =
+            updates.iter().map(|u| u["symbol"].clone()).collect();
+        assert!(symbols.len() > 3, "varied instruments: {symbols:?}");
+    }
+}
