@@ -309,15 +309,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     reconnect,
                 };
                 let push = serde_json::to_string(&push).unwrap_or_default();
-                if self.pump.send(Message::text(push)).await.is_ok() {
-                    let close = CloseCode(code.close_code());
-                    let _ = self.pump.ws.close(close, &reason).await;
+                if self.pump.send(Message::text(push)).is_ok() {
+                    self.pump.close(CloseCode(code.close_code()), &reason).await;
                 }
                 return Flow::Close;
             }
         };
         let reply = serde_json::to_string(&reply).unwrap_or_default();
-        match self.pump.send(Message::text(reply)).await {
+        match self.pump.send(Message::text(reply)) {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close,
         }

@@ -67,7 +67,8 @@ struct State {
     waker: Option<Waker>,
 }
 
-/// One connection's outbox (see the [module documentation](self)).
+/// One connection's outbox: bounded, never making a publisher wait; a full one marks its
+/// client as too slow.
 pub struct Outbox {
     state: Mutex<State>,
     limits: OutboxLimits,

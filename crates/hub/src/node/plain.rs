@@ -105,13 +105,11 @@ impl Node {
         if self.join_plain(&channel, &client, access, &outbox).await {
             let (code, reason) = self.run_plain(&mut pump, &channel, &client, access).await;
             if let Some(code) = code {
-                let _ = pump.ws.close(code, &reason).await;
+                pump.close(code, &reason).await;
             }
             self.leave_plain(&channel, &client, access, &outbox).await;
         } else {
-            let _ = pump
-                .ws
-                .close(CloseCode::TRY_AGAIN_LATER, "channel not available")
+            pump.close(CloseCode::TRY_AGAIN_LATER, "channel not available")
                 .await;
         }
         self.registry.remove(&client.client_id);

@@ -9,13 +9,16 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use futures_sink::Sink;
-use switchboard::{Message, WebSocket};
+use switchboard::{CloseCode, Message, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::metrics::Traffic;
 use super::outbox::{Item, Outbox, Taken};
 use crate::broker::Delivery;
 use crate::protocol::DisconnectCode;
+
+/// How long a server-initiated close waits for the client's close frame.
+pub(crate) const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What happened on the connection.
 #[derive(Debug)]
@@ -130,10 +133,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pump<S> {
         }
     }
 
-    /// Sends one message of the connection's own (a reply, a push), waiting for room.
-    pub(crate) async fn send(&mut self, message: Message) -> switchboard::Result<()> {
+    /// Queues one message of the connection's own (a reply, a push); it goes out with the
+    /// next write. It does not wait for room: replies are paced by the command rate limit,
+    /// and waiting here would stop the task from noticing its outbox, its deadlines and a
+    /// dead peer (keepalive runs while the connection is polled for events).
+    pub(crate) fn send(&mut self, message: Message) -> switchboard::Result<()> {
         self.traffic.sent(message.len());
-        poll_fn(|cx| Pin::new(&mut self.ws).poll_ready(cx)).await?;
         Pin::new(&mut self.ws).start_send(message)
+    }
+
+    /// Closes with `code`, waiting at most [`CLOSE_BOUND`] for the closing handshake (a
+    /// client that does not read never answers).
+    pub(crate) async fn close(&mut self, code: CloseCode, reason: &str) {
+        let _ = tokio::time::timeout(CLOSE_BOUND, self.ws.close(code, reason)).await;
     }
 }
