@@ -25,7 +25,7 @@ use switchboard::{Message, Utf8Bytes};
 pub use memory::MemoryBroker;
 
 use crate::channel::ChannelName;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, EngineStatus};
 use crate::history::{HistoryOptions, Payload, Publication, StreamPosition};
 use crate::presence::ClientInfo;
 use crate::protocol::{encode_publication, Push};
@@ -48,12 +48,25 @@ pub trait Broker: Send + Sync {
     /// Delivers a join or leave push to the channel's subscribers; it is not stored.
     async fn publish_event(&self, channel: &ChannelName, push: &Push) -> Result<(), EngineError>;
 
-    /// This node has its first subscriber to `channel`: start receiving it. The memory
-    /// broker needs nothing; a shared engine subscribes the node.
+    /// A subscriber to `channel` was added to this node's fanout: returns once this node
+    /// receives the channel's publications, so that a stream position read afterwards
+    /// misses nothing. Called for every subscriber, not only the first, so that a second
+    /// subscriber also waits while the first one's subscription is still being set up. The
+    /// memory broker needs nothing; a shared engine subscribes the node.
     async fn subscribe(&self, channel: &ChannelName) -> Result<(), EngineError>;
 
-    /// This node's last subscriber to `channel` left: stop receiving it.
+    /// The last subscriber to `channel` left this node's fanout: stop receiving it, unless
+    /// a new subscriber has arrived meanwhile (the fanout is the truth).
     async fn unsubscribe(&self, channel: &ChannelName) -> Result<(), EngineError>;
+
+    /// Whether the engine can serve now, for `/health` and `/metrics`.
+    fn status(&self) -> EngineStatus {
+        EngineStatus {
+            engine: "memory",
+            healthy: true,
+            detail: String::new(),
+        }
+    }
 }
 
 /// One publication, join or leave on its way to every subscriber of a channel on this node,
@@ -98,6 +111,16 @@ impl Delivery {
             channel,
             position: None,
             json: Utf8Bytes::from(json),
+            plain: None,
+        }
+    }
+
+    /// A join or leave push already encoded as JSON (by another node).
+    pub fn event_encoded(channel: ChannelName, json: Utf8Bytes) -> Self {
+        Self {
+            channel,
+            position: None,
+            json,
             plain: None,
         }
     }

@@ -20,6 +20,18 @@
 
 use std::fmt;
 
+/// What `/health` and `/metrics` say about the engine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EngineStatus {
+    /// `memory` or `redis`.
+    pub engine: &'static str,
+    /// Whether every part of the engine answers now.
+    pub healthy: bool,
+    /// What is wrong, when something is (for example, which Redis shard is unreachable).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
 /// A storage engine could not do what was asked. The session reports it to the client as
 /// [`ErrorCode::NOT_AVAILABLE`](crate::protocol::ErrorCode::NOT_AVAILABLE), without details:
 /// what went wrong inside the engine is for the server's logs.

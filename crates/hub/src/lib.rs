@@ -113,11 +113,12 @@ pub mod permission;
 pub mod presence;
 pub mod protocol;
 pub mod rate_limit;
+pub mod redis;
 pub mod server;
 pub mod session;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
-pub use engine::EngineError;
+pub use engine::{EngineError, EngineStatus};
 pub use history::{
     History, HistoryOptions, HistorySlice, MemoryHistory, Payload, Publication, Recovery,
     StreamPosition,

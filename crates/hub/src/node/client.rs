@@ -333,11 +333,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         options: ChannelOptions,
     ) -> Result<ReplyResult, EngineError> {
         let node = Arc::clone(&self.node);
-        if node.fanout.add(channel, &self.pump.outbox) {
-            if let Err(error) = node.broker.subscribe(channel).await {
-                self.drop_subscriber(channel).await;
-                return Err(error);
-            }
+        node.fanout.add(channel, &self.pump.outbox);
+        if let Err(error) = node.broker.subscribe(channel).await {
+            self.drop_subscriber(channel).await;
+            return Err(error);
         }
         let now = Instant::now();
         let recovering = recover.is_some();

@@ -8,6 +8,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use super::outbox::Outbox;
 use crate::broker::Delivery;
 use crate::channel::ChannelName;
+use crate::protocol::DisconnectCode;
 
 /// Shards of the channel map. Subscribing takes one shard's write lock, delivering one
 /// shard's read lock; with 64 of them, busy channels rarely contend.
@@ -99,6 +100,30 @@ impl Fanout {
         drop(shard);
         self.delivered.fetch_add(taken as u64, Ordering::Relaxed);
         taken
+    }
+
+    /// Whether `channel` has a subscriber on this node.
+    pub fn has_subscribers(&self, channel: &ChannelName) -> bool {
+        self.shard(channel)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(channel)
+    }
+
+    /// Asks every subscriber of `channel` on this node to disconnect with `code`; returns
+    /// how many were asked.
+    pub fn disconnect(&self, channel: &ChannelName, code: DisconnectCode, reason: &str) -> usize {
+        let shard = self
+            .shard(channel)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(subscribers) = shard.get(channel) else {
+            return 0;
+        };
+        for outbox in subscribers {
+            outbox.disconnect(code, reason);
+        }
+        subscribers.len()
     }
 
     /// How many channels have subscribers on this node.

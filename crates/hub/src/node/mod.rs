@@ -330,7 +330,17 @@ impl Node {
                 "Deliveries handed to subscribers' outboxes.",
                 self.fanout.delivered(),
             ),
+            (
+                "switchboard_engine_up",
+                "1 while every part of the engine (each Redis shard) answers, else 0.",
+                u64::from(self.engine_status().healthy),
+            ),
         ])
+    }
+
+    /// Whether the engine can serve now.
+    pub fn engine_status(&self) -> crate::engine::EngineStatus {
+        self.broker.status()
     }
 
     /// Whether [`shutdown`](Self::shutdown) has begun.

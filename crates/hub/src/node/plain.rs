@@ -125,12 +125,13 @@ impl Node {
         access: PlainAccess,
         outbox: &Arc<Outbox>,
     ) -> bool {
-        if self.fanout.add(channel, outbox) {
-            if let Err(error) = self.broker.subscribe(channel).await {
-                tracing::warn!(%channel, %error, "broker subscribe failed");
-                self.fanout.remove(channel, outbox);
-                return false;
+        self.fanout.add(channel, outbox);
+        if let Err(error) = self.broker.subscribe(channel).await {
+            tracing::warn!(%channel, %error, "broker subscribe failed");
+            if self.fanout.remove(channel, outbox) {
+                let _ = self.broker.unsubscribe(channel).await;
             }
+            return false;
         }
         if access.options.presence {
             if let Err(error) = self.presence.add(channel, client.clone()).await {

@@ -96,6 +96,11 @@ impl DisconnectCode {
     pub const SLOW: Self = Self(4004);
     /// 4005: the server's API disconnected the client (a ban, a logout). Do not reconnect.
     pub const FORCED: Self = Self(4005);
+    /// 4006: this node lost part of a channel's stream (its engine was unreachable, or
+    /// restarted and lost history), so it cannot vouch for what the client received.
+    /// Reconnect and subscribe with recovery: the answer says whether history still covers
+    /// the gap.
+    pub const INSUFFICIENT_STATE: Self = Self(4006);
 
     /// Whether a client should reconnect after this code; unknown codes say yes, since
     /// a client that gives up for good on a code it does not know would be hard to recover.
@@ -159,6 +164,7 @@ mod tests {
             (DisconnectCode::TOKEN_EXPIRED, true),
             (DisconnectCode::SLOW, true),
             (DisconnectCode::FORCED, false),
+            (DisconnectCode::INSUFFICIENT_STATE, true),
             (DisconnectCode(4999), true),
         ];
         for (code, reconnect) in table {

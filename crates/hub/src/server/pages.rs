@@ -40,18 +40,24 @@ pub(crate) async fn chat_css() -> Response {
     asset("text/css; charset=utf-8", CHAT_CSS)
 }
 
-/// 200 while the node serves, 503 once it is shutting down (so a load balancer stops
-/// sending it new clients).
+/// 200 while the node serves; 503 once it is shutting down, or while its engine (Redis)
+/// is unreachable, so a load balancer sends new clients to nodes that can serve them.
 pub(crate) async fn health(State(state): State<AppState>) -> Response {
-    if state.node.is_shutting_down() {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "shutting down"})),
-        )
-            .into_response()
+    let engine = state.node.engine_status();
+    let status = if state.node.is_shutting_down() {
+        "shutting down"
+    } else if !engine.healthy {
+        "engine unavailable"
     } else {
-        axum::Json(serde_json::json!({"status": "ok"})).into_response()
-    }
+        "ok"
+    };
+    let code = if status == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"status": status, "engine": engine});
+    (code, axum::Json(body)).into_response()
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

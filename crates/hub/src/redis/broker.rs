@@ -1,0 +1,300 @@
+//! [`Broker`] on Redis: publish through the publish script; receive through one pub/sub
+//! connection per shard, whose task reconnects with backoff, resubscribes, and closes any
+//! gap a lost connection left before delivering anything newer.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use switchboard::Utf8Bytes;
+
+use super::codec::{decode_message, encode_body, encode_event, position_of, Message};
+use super::history::Read;
+use super::keys::{channel_of_pubsub, pubsub_channel};
+use super::{new_epoch, unavailable, RedisEngine, Shard};
+use crate::broker::{Broker, Delivery};
+use crate::channel::ChannelName;
+use crate::engine::{EngineError, EngineStatus};
+use crate::history::{HistoryOptions, Payload, Publication, Recovery, StreamPosition};
+use crate::presence::ClientInfo;
+use crate::protocol::{DisconnectCode, Push};
+
+/// Reconnection delays of a shard's pub/sub connection: from 50 ms, doubling, to 2 s.
+const RECONNECT_MIN: Duration = Duration::from_millis(50);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+#[async_trait]
+impl Broker for RedisEngine {
+    async fn publish(
+        &self,
+        channel: &ChannelName,
+        data: Payload,
+        info: Option<ClientInfo>,
+        history: HistoryOptions,
+        _now: Instant,
+    ) -> Result<StreamPosition, EngineError> {
+        let shard = self.shard(channel);
+        let keys = self.keys(channel);
+        let ttl = history.ttl.max(Duration::from_millis(1));
+        let meta_ttl = ttl.max(self.options.idle_stream_ttl);
+        let mut invocation = self.scripts.publish.key(&keys.meta);
+        invocation
+            .key(&keys.history)
+            .arg(&keys.pubsub)
+            .arg(encode_body(&data, info.as_ref()))
+            .arg(history.size)
+            .arg(ttl.as_millis() as u64)
+            .arg(meta_ttl.as_millis() as u64)
+            .arg(new_epoch());
+        let (offset, epoch): (u64, String) = self.invoke(shard, invocation).await?;
+        // Delivered when it comes back over pub/sub, in Redis's order, like everyone
+        // else's: delivering here as well would race with those.
+        Ok(StreamPosition { offset, epoch })
+    }
+
+    async fn publish_event(&self, channel: &ChannelName, push: &Push) -> Result<(), EngineError> {
+        // Serializing a push cannot fail.
+        let json = serde_json::to_vec(push).unwrap_or_default();
+        let keys = self.keys(channel);
+        let mut command = redis::cmd("PUBLISH");
+        command.arg(&keys.pubsub).arg(encode_event(&json));
+        self.command::<i64>(self.shard(channel), &command)
+            .await
+            .map(drop)
+    }
+
+    async fn subscribe(&self, channel: &ChannelName) -> Result<(), EngineError> {
+        let shard = self.shard(channel);
+        let mut subscriptions = shard.subscriptions.lock().await;
+        if subscriptions.channels.contains(channel) {
+            return Ok(());
+        }
+        let Some(sink) = subscriptions.sink.as_mut() else {
+            return Err(unavailable(format!(
+                "Redis {}: pub/sub not connected",
+                shard.url
+            )));
+        };
+        let name = pubsub_channel(&self.options.prefix, channel.as_str());
+        match tokio::time::timeout(self.options.timeout, sink.subscribe(&name)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(unavailable(format!("Redis {}: {error}", shard.url))),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "Redis {}: SUBSCRIBE timed out",
+                    shard.url
+                )))
+            }
+        }
+        subscriptions.channels.insert(channel.clone());
+        drop(subscriptions);
+        // Where delivery starts: a gap after this is noticed and filled.
+        let position = self.read_stream(channel, Read::Position).await?.position;
+        shard.delivered().entry(channel.clone()).or_insert(position);
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, channel: &ChannelName) -> Result<(), EngineError> {
+        let shard = self.shard(channel);
+        let mut subscriptions = shard.subscriptions.lock().await;
+        if self.fanout.has_subscribers(channel) || !subscriptions.channels.remove(channel) {
+            return Ok(());
+        }
+        shard.delivered().remove(channel);
+        if let Some(sink) = subscriptions.sink.as_mut() {
+            let name = pubsub_channel(&self.options.prefix, channel.as_str());
+            match tokio::time::timeout(self.options.timeout, sink.unsubscribe(&name)).await {
+                Ok(Ok(())) => {}
+                // A stray subscription only costs messages this node drops.
+                Ok(Err(error)) => return Err(unavailable(format!("Redis {}: {error}", shard.url))),
+                Err(_) => {
+                    return Err(unavailable(format!(
+                        "Redis {}: UNSUBSCRIBE timed out",
+                        shard.url
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> EngineStatus {
+        self.health()
+    }
+}
+
+impl RedisEngine {
+    /// Holds shard `index`'s pub/sub connection, forever: connects, resubscribes this
+    /// node's channels, closes the gaps a previous connection left, then delivers.
+    pub(super) async fn run_pubsub(self: Arc<Self>, index: usize) {
+        let shard = &self.shards[index];
+        let mut delay = RECONNECT_MIN;
+        let mut connected_before = false;
+        loop {
+            let connection =
+                tokio::time::timeout(self.options.timeout, shard.client.get_async_pubsub()).await;
+            let pubsub = match connection {
+                Ok(Ok(pubsub)) => pubsub,
+                failed => {
+                    if delay == RECONNECT_MIN || delay == RECONNECT_MAX {
+                        let error = match failed {
+                            Ok(Err(error)) => error.to_string(),
+                            _ => "timed out".to_owned(),
+                        };
+                        tracing::warn!(shard = index, url = %shard.url, %error, "Redis pub/sub: cannot connect; retrying");
+                    }
+                    tokio::time::sleep(jittered(delay)).await;
+                    delay = (delay * 2).min(RECONNECT_MAX);
+                    continue;
+                }
+            };
+            let (mut sink, mut stream) = pubsub.split();
+            let channels = {
+                let mut subscriptions = shard.subscriptions.lock().await;
+                let channels: Vec<ChannelName> = subscriptions.channels.iter().cloned().collect();
+                let names: Vec<String> = channels
+                    .iter()
+                    .map(|c| pubsub_channel(&self.options.prefix, c.as_str()))
+                    .collect();
+                if !names.is_empty() {
+                    let resubscribed =
+                        tokio::time::timeout(self.options.timeout, sink.subscribe(&names)).await;
+                    if !matches!(resubscribed, Ok(Ok(()))) {
+                        drop(subscriptions);
+                        tokio::time::sleep(jittered(delay)).await;
+                        delay = (delay * 2).min(RECONNECT_MAX);
+                        continue;
+                    }
+                }
+                subscriptions.sink = Some(sink);
+                channels
+            };
+            shard.pubsub_up.store(true, Ordering::Relaxed);
+            delay = RECONNECT_MIN;
+            if connected_before {
+                tracing::info!(shard = index, url = %shard.url, channels = channels.len(), "Redis pub/sub: reconnected");
+            }
+            connected_before = true;
+            // Whatever was published while this node was not listening.
+            for channel in &channels {
+                self.catch_up(shard, channel).await;
+            }
+            while let Some(message) = stream.next().await {
+                self.dispatch(
+                    shard,
+                    message.get_channel_name(),
+                    message.get_payload_bytes(),
+                )
+                .await;
+            }
+            shard.pubsub_up.store(false, Ordering::Relaxed);
+            shard.subscriptions.lock().await.sink = None;
+            tracing::warn!(shard = index, url = %shard.url, "Redis pub/sub: connection lost; reconnecting");
+        }
+    }
+
+    /// Handles one pub/sub message: delivers it if it is the next in its channel, fills
+    /// the gap first if it is not, and drops it if it was delivered already.
+    async fn dispatch(&self, shard: &Shard, pubsub: &str, payload: &[u8]) {
+        let Some(channel) = channel_of_pubsub(&self.options.prefix, pubsub)
+            .and_then(|name| ChannelName::new(name).ok())
+        else {
+            return;
+        };
+        let message = match decode_message(Bytes::copy_from_slice(payload)) {
+            Ok(message) => message,
+            Err(error) => {
+                tracing::warn!(%channel, %error, "Redis pub/sub message dropped");
+                return;
+            }
+        };
+        let (publication, epoch) = match message {
+            Message::Event(json) => {
+                if let Ok(json) = Utf8Bytes::try_from(json) {
+                    self.fanout
+                        .deliver(Arc::new(Delivery::event_encoded(channel, json)));
+                }
+                return;
+            }
+            Message::Publication { publication, epoch } => (publication, epoch),
+        };
+        let last = shard.delivered().get(&channel).cloned();
+        match last {
+            // Subscribed a moment ago, before its start position was read: that read is
+            // at or after this one, and the subscriber itself drops what it already has.
+            None if self.fanout.has_subscribers(&channel) => {
+                self.deliver(shard, &channel, &publication, &epoch);
+            }
+            // Left before this arrived.
+            None => {}
+            Some(last) if last.epoch != epoch => {
+                self.lost(shard, &channel, position_of(&publication, &epoch));
+            }
+            Some(last) if publication.offset <= last.offset => {}
+            Some(last) if publication.offset == last.offset + 1 => {
+                self.deliver(shard, &channel, &publication, &epoch);
+            }
+            Some(_) => {
+                // A gap: fill it from history, which holds this one too.
+                self.catch_up(shard, &channel).await;
+            }
+        }
+    }
+
+    fn deliver(
+        &self,
+        shard: &Shard,
+        channel: &ChannelName,
+        publication: &Publication,
+        epoch: &str,
+    ) {
+        shard
+            .delivered()
+            .insert(channel.clone(), position_of(publication, epoch));
+        let delivery = Delivery::publication(channel.clone(), publication, epoch);
+        self.fanout.deliver(Arc::new(delivery));
+    }
+
+    /// Delivers whatever history holds after the last position this node delivered in
+    /// `channel`; if it cannot, the channel's subscribers are told to recover by
+    /// reconnecting.
+    async fn catch_up(&self, shard: &Shard, channel: &ChannelName) {
+        let Some(last) = shard.delivered().get(channel).cloned() else {
+            return;
+        };
+        match self.read_stream(channel, Read::Since(&last)).await {
+            Ok(state) => match super::history::recovery(&last, None, state) {
+                Recovery::Recovered(slice) => {
+                    for publication in &slice.publications {
+                        self.deliver(shard, channel, publication, &slice.position.epoch);
+                    }
+                }
+                Recovery::Lost { position } => self.lost(shard, channel, position),
+            },
+            Err(error) => {
+                tracing::warn!(%channel, %error, "cannot fill a gap in a channel");
+                self.lost(shard, channel, last);
+            }
+        }
+    }
+
+    /// This node cannot tell its subscribers of `channel` what they missed: they reconnect
+    /// and recover, and are told whether history still covers it.
+    fn lost(&self, shard: &Shard, channel: &ChannelName, now_at: StreamPosition) {
+        shard.delivered().insert(channel.clone(), now_at);
+        let told = self.fanout.disconnect(
+            channel,
+            DisconnectCode::INSUFFICIENT_STATE,
+            "missed publications; reconnect and recover",
+        );
+        tracing::warn!(%channel, subscribers = told, "channel stream broken on this node; subscribers told to recover");
+    }
+}
+
+/// `delay` with up to a quarter more at random, so that nodes do not reconnect in step.
+fn jittered(delay: Duration) -> Duration {
+    delay + delay.mul_f64(rand::random::<f64>() * 0.25)
+}
