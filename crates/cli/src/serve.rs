@@ -1,4 +1,5 @@
-//! `switchboard serve`: the real-time hub (switchboard-hub) on its embedded in-memory engine.
+//! `switchboard serve`: the real-time hub (switchboard-hub), on its embedded in-memory
+//! engine, or on Redis so that several nodes act as one hub.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -8,8 +9,9 @@ use std::sync::Arc;
 
 use switchboard_hub::config::{LogFormat, ServeConfig};
 use switchboard_hub::jwt::{JwtAuthenticator, NoTokens};
-use switchboard_hub::node::Node;
+use switchboard_hub::node::{Fanout, Node};
 use switchboard_hub::permission::Authenticator;
+use switchboard_hub::redis::RedisEngine;
 use switchboard_hub::server::{Server, PROTOCOL};
 
 use crate::exit;
@@ -30,6 +32,11 @@ pub(crate) struct Args {
     /// Log lines as JSON objects instead of readable text.
     #[arg(long)]
     log_json: bool,
+    /// Where channels, history and presence live: `memory` (one node), or a Redis URL
+    /// (`redis://[:PASSWORD@]HOST:PORT/[DB]`, `rediss://` for TLS) shared by every node.
+    /// Give it several times to shard channels over several Redis servers.
+    #[arg(long, value_name = "memory|URL")]
+    engine: Vec<String>,
 }
 
 /// Loads the configuration and applies the flags.
@@ -40,6 +47,15 @@ fn configuration(args: &Args) -> Result<ServeConfig, String> {
     }
     if args.log_json {
         config.log.format = LogFormat::Json;
+    }
+    if !args.engine.is_empty() {
+        config.engine.redis = args
+            .engine
+            .iter()
+            .filter(|engine| engine.as_str() != "memory")
+            .cloned()
+            .collect();
+        config.validate().map_err(|e| e.to_string())?;
     }
     Ok(config)
 }
@@ -105,14 +121,25 @@ pub(crate) async fn run(args: Args, log_filter: Option<String>) -> ExitCode {
         Ok(authenticator) => authenticator,
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
-    let node = Node::memory(config.node_config(), authenticator);
+    let (node, engine) = match config.engine.redis_options() {
+        None => (Node::memory(config.node_config(), authenticator), "memory"),
+        Some(options) => {
+            let fanout = Arc::new(Fanout::new());
+            let redis = match RedisEngine::start(options, Arc::clone(&fanout)) {
+                Ok(redis) => redis,
+                Err(e) => return exit::fail(exit::FAILURE, format!("engine: {e}")),
+            };
+            let node = Node::new(config.node_config(), authenticator, fanout, redis.engines());
+            (node, "redis")
+        }
+    };
     let server = match Server::bind(&config, node).await {
         Ok(server) => server,
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
     let addr = server.local_addr().unwrap_or(config.listen);
     announce(addr, server.is_tls(), &config);
-    tracing::info!(%addr, engine = "memory", "hub started");
+    tracing::info!(%addr, engine, "hub started");
     match server.run(shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("hub stopped");
@@ -152,5 +179,17 @@ fn announce(addr: SocketAddr, tls: bool, config: &ServeConfig) {
         out,
         "  health       {http}://{addr}/health   metrics {http}://{addr}/metrics"
     );
+    let engine = if config.engine.redis.is_empty() {
+        "memory (one node)".to_owned()
+    } else {
+        let urls: Vec<String> = config
+            .engine
+            .redis
+            .iter()
+            .map(|url| switchboard_hub::redis::redact_url(url))
+            .collect();
+        format!("redis {}", urls.join(" "))
+    };
+    let _ = writeln!(out, "  engine       {engine}");
     let _ = out.flush();
 }

@@ -36,6 +36,7 @@ const FIELDS: &[&str] = &[
     "limits",
     "jwt",
     "namespaces",
+    "engine",
 ];
 
 /// The whole configuration of `switchboard serve`.
@@ -71,6 +72,55 @@ pub struct ServeConfig {
     /// `default` and `chat` (the chat page's rooms), both open to anonymous clients, with
     /// presence, join and leave, and 100 publications of history for 5 minutes.
     pub namespaces: BTreeMap<String, NamespaceSettings>,
+    /// Where channels, history and presence live. Default: this process's memory, a
+    /// single node. With Redis URLs, every node on the same Redis acts as one hub.
+    pub engine: EngineSettings,
+}
+
+/// The engine's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Redis servers, one URL per shard (`redis://[:PASSWORD@]HOST:PORT/[DB]`, or
+    /// `rediss://` for TLS); channels are spread over them by a hash of their name, so one
+    /// Redis is not the ceiling. Every node must list the same URLs in the same order.
+    /// Default empty: the in-memory engine, one node.
+    pub redis: Vec<String>,
+    /// What every Redis key and pub/sub channel starts with, so several hubs can share a
+    /// Redis. Default `switchboard`.
+    pub redis_prefix: String,
+    /// Seconds a node's presence entries outlive it when it dies without removing them.
+    /// Default 60.
+    pub presence_ttl_secs: u64,
+    /// Milliseconds one Redis operation may take before it fails (a publish is then
+    /// refused, never silently lost). Default 2000.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        let redis = crate::redis::RedisOptions::new(Vec::new());
+        Self {
+            redis: Vec::new(),
+            redis_prefix: redis.prefix,
+            presence_ttl_secs: redis.presence_ttl.as_secs(),
+            redis_timeout_ms: redis.timeout.as_millis() as u64,
+        }
+    }
+}
+
+impl EngineSettings {
+    /// The Redis engine's options, or `None` for the in-memory engine.
+    pub fn redis_options(&self) -> Option<crate::redis::RedisOptions> {
+        if self.redis.is_empty() {
+            return None;
+        }
+        let mut options = crate::redis::RedisOptions::new(self.redis.clone());
+        options.prefix = self.redis_prefix.clone();
+        options.presence_ttl = Duration::from_secs(self.presence_ttl_secs);
+        options.timeout = Duration::from_millis(self.redis_timeout_ms);
+        Some(options)
+    }
 }
 
 /// TLS settings.
@@ -177,6 +227,7 @@ impl Default for ServeConfig {
                 ("default".to_owned(), NamespaceSettings::default()),
                 ("chat".to_owned(), NamespaceSettings::default()),
             ]),
+            engine: EngineSettings::default(),
         }
     }
 }
@@ -309,6 +360,25 @@ impl ServeConfig {
                 "limits.commands_per_second and command_burst must be positive".into(),
             ));
         }
+        let engine = &self.engine;
+        for url in &engine.redis {
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError(format!(
+                    "engine.redis: {} is not a redis:// or rediss:// URL",
+                    crate::redis::redact_url(url)
+                )));
+            }
+        }
+        if engine.presence_ttl_secs == 0 || engine.redis_timeout_ms == 0 {
+            return Err(ConfigError(
+                "engine.presence_ttl_secs and redis_timeout_ms must be positive".into(),
+            ));
+        }
+        if engine.redis_prefix.is_empty() || engine.redis_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError(
+                "engine.redis_prefix must be a non-empty word".into(),
+            ));
+        }
         if self.api_key.as_deref() == Some("") {
             return Err(ConfigError(
                 "api_key is empty; leave it out to turn the API off".into(),
@@ -328,6 +398,9 @@ impl ServeConfig {
         redact(&mut shown.api_key);
         if let Some(jwt) = shown.jwt.as_mut() {
             redact(&mut jwt.hmac_secret);
+        }
+        for url in &mut shown.engine.redis {
+            *url = crate::redis::redact_url(url);
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
     }

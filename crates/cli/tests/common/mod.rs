@@ -2,6 +2,8 @@
 //! `switchboard echo` processes started on 127.0.0.1:0.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod hub;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -53,5 +55,56 @@ impl EchoProcess {
     /// The process id, to read its /proc entries.
     pub fn pid(&self) -> u32 {
         self._child.id().unwrap()
+    }
+}
+
+/// A `switchboard serve` process on 127.0.0.1:0 with its own configuration file, and the
+/// address it listens on (from its first stdout line). Killed when dropped; its directory is
+/// removed then.
+pub struct ServeProcess {
+    child: Child,
+    /// `HOST:PORT`.
+    pub addr: String,
+    dir: std::path::PathBuf,
+}
+
+/// Starts `switchboard serve --listen 127.0.0.1:0` with `config` (TOML) and waits for its
+/// listening line.
+pub async fn serve_process(config: &str) -> ServeProcess {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("switchboard-cli-serve-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("switchboard.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut child = switchboard()
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(STARTUP, stdout.next_line())
+        .await
+        .expect("switchboard serve did not start in time")
+        .unwrap()
+        .unwrap_or_default();
+    let addr = line
+        .strip_prefix("switchboard serve: listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    ServeProcess { child, addr, dir }
+}
+
+impl ServeProcess {
+    /// The process id, to read its /proc entries.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap()
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

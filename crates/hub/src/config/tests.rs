@@ -92,6 +92,9 @@ fn bad_files_are_refused_with_the_reason() {
         ("api_key = \"\"", "api_key"),
         ("[log]\nformat = \"xml\"", "xml"),
         ("not toml at all [", ""),
+        ("[engine]\nredis = [\"http://x\"]", "engine.redis"),
+        ("[engine]\npresence_ttl_secs = 0", "presence_ttl_secs"),
+        ("[engine]\nredis_prefix = \"\"", "redis_prefix"),
     ];
     for (toml, mentions) in table {
         let error = load(toml).expect_err(toml).to_string();
@@ -109,14 +112,37 @@ fn a_missing_file_is_an_error() {
 
 #[test]
 fn printing_redacts_secrets_and_reads_back() {
-    let config = ServeConfig {
+    let mut config = ServeConfig {
         api_key: Some("secret-key".into()),
         ..ServeConfig::default()
     };
+    config.engine.redis = vec!["redis://:redis-password@127.0.0.1:6379/0".into()];
     let shown = config.to_toml_redacted();
     assert!(!shown.contains("secret-key"));
+    assert!(!shown.contains("redis-password"));
+    assert!(shown.contains("127.0.0.1:6379/0"));
     assert!(shown.contains("<redacted>"));
     let read_back: ServeConfig = toml::from_str(&shown).unwrap();
     assert_eq!(read_back.limits, config.limits);
     assert_eq!(read_back.namespaces, config.namespaces);
+}
+
+#[test]
+fn the_engine_is_memory_until_redis_urls_are_given() {
+    assert_eq!(ServeConfig::default().engine.redis_options(), None);
+    let config = load(
+        r#"
+        [engine]
+        redis = ["redis://127.0.0.1:6379/", "rediss://:pw@10.0.0.2:6380/1"]
+        redis_prefix = "hub1"
+        presence_ttl_secs = 5
+        redis_timeout_ms = 300
+        "#,
+    )
+    .unwrap();
+    let options = config.engine.redis_options().unwrap();
+    assert_eq!(options.urls.len(), 2);
+    assert_eq!(options.prefix, "hub1");
+    assert_eq!(options.presence_ttl, Duration::from_secs(5));
+    assert_eq!(options.timeout, Duration::from_millis(300));
 }

@@ -49,7 +49,7 @@ impl Broker for RedisEngine {
             .arg(ttl.as_millis() as u64)
             .arg(meta_ttl.as_millis() as u64)
             .arg(new_epoch());
-        let (offset, epoch): (u64, String) = self.invoke(shard, invocation).await?;
+        let (offset, epoch): (u64, String) = self.invoke_once(shard, invocation).await?;
         // Delivered when it comes back over pub/sub, in Redis's order, like everyone
         // else's: delivering here as well would race with those.
         Ok(StreamPosition { offset, epoch })
@@ -61,17 +61,33 @@ impl Broker for RedisEngine {
         let keys = self.keys(channel);
         let mut command = redis::cmd("PUBLISH");
         command.arg(&keys.pubsub).arg(encode_event(&json));
-        self.command::<i64>(self.shard(channel), &command)
+        self.command::<i64>(self.shard(channel), &command, false)
             .await
             .map(drop)
     }
 
     async fn subscribe(&self, channel: &ChannelName) -> Result<(), EngineError> {
         let shard = self.shard(channel);
-        let mut subscriptions = shard.subscriptions.lock().await;
-        if subscriptions.channels.contains(channel) {
-            return Ok(());
-        }
+        // While the pub/sub connection is being re-established (a Redis restart, a blip),
+        // wait for it, up to the timeout, rather than fail at once.
+        let deadline = tokio::time::Instant::now() + self.options.timeout;
+        let mut subscriptions = loop {
+            let subscriptions = shard.subscriptions.lock().await;
+            if subscriptions.channels.contains(channel) {
+                return Ok(());
+            }
+            if subscriptions.sink.is_some() {
+                break subscriptions;
+            }
+            drop(subscriptions);
+            if tokio::time::Instant::now() >= deadline {
+                return Err(unavailable(format!(
+                    "Redis {}: pub/sub not connected",
+                    shard.url
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let Some(sink) = subscriptions.sink.as_mut() else {
             return Err(unavailable(format!(
                 "Redis {}: pub/sub not connected",
@@ -178,6 +194,11 @@ impl RedisEngine {
                 tracing::info!(shard = index, url = %shard.url, channels = channels.len(), "Redis pub/sub: reconnected");
             }
             connected_before = true;
+            // The command connection broke with this one: have it reconnect now rather
+            // than fail the next publish.
+            let _ = self
+                .command::<String>(shard, &redis::cmd("PING"), true)
+                .await;
             // Whatever was published while this node was not listening.
             for channel in &channels {
                 self.catch_up(shard, channel).await;

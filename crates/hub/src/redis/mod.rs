@@ -205,42 +205,72 @@ impl RedisEngine {
         ChannelKeys::new(&self.options.prefix, channel)
     }
 
-    /// Runs `script` on `channel`'s shard, bounded by the timeout; records the shard's
+    /// Runs an idempotent script on `shard`, bounded by the timeout, once more if the
+    /// connection turned out to be dropped (the manager reconnects on that error, so the
+    /// first operation after a Redis restart would fail for nothing); records the shard's
     /// health from the outcome.
     async fn invoke<T: redis::FromRedisValue>(
         &self,
         shard: &Shard,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, EngineError> {
-        let mut connection = shard.commands.clone();
-        let result = tokio::time::timeout(
-            self.options.timeout,
-            invocation.invoke_async::<T>(&mut connection),
-        )
-        .await;
-        self.outcome(shard, result)
+        let invocation = &invocation;
+        self.run(shard, true, |mut connection| async move {
+            invocation.invoke_async::<T>(&mut connection).await
+        })
+        .await
     }
 
-    /// Runs one command on a shard, as [`invoke`](Self::invoke) does a script.
+    /// Runs a script that must not run twice (a publish): a dropped connection may have
+    /// lost the reply after Redis ran it, so it fails instead of retrying.
+    async fn invoke_once<T: redis::FromRedisValue>(
+        &self,
+        shard: &Shard,
+        invocation: redis::ScriptInvocation<'_>,
+    ) -> Result<T, EngineError> {
+        let invocation = &invocation;
+        self.run(shard, false, |mut connection| async move {
+            invocation.invoke_async::<T>(&mut connection).await
+        })
+        .await
+    }
+
+    /// Runs one command on a shard, as [`invoke`](Self::invoke) (`idempotent`) or
+    /// [`invoke_once`](Self::invoke_once) does a script.
     async fn command<T: redis::FromRedisValue>(
         &self,
         shard: &Shard,
         command: &redis::Cmd,
+        idempotent: bool,
     ) -> Result<T, EngineError> {
-        let mut connection = shard.commands.clone();
-        let result = tokio::time::timeout(
-            self.options.timeout,
-            command.query_async::<T>(&mut connection),
-        )
-        .await;
-        self.outcome(shard, result)
+        self.run(shard, idempotent, |mut connection| async move {
+            command.query_async::<T>(&mut connection).await
+        })
+        .await
     }
 
-    fn outcome<T>(
+    async fn run<'a, T, F, Fut>(
         &self,
-        shard: &Shard,
-        result: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
-    ) -> Result<T, EngineError> {
+        shard: &'a Shard,
+        idempotent: bool,
+        operation: F,
+    ) -> Result<T, EngineError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let attempts = async {
+            let mut result = operation(shard.commands.clone()).await;
+            if idempotent
+                && result
+                    .as_ref()
+                    .is_err_and(redis::RedisError::is_connection_dropped)
+            {
+                result = operation(shard.commands.clone()).await;
+            }
+            result
+        };
+        let result = tokio::time::timeout(self.options.timeout, attempts).await;
         let error = match result {
             Ok(Ok(value)) => {
                 shard.commands_up.store(true, Ordering::Relaxed);
@@ -266,7 +296,7 @@ impl RedisEngine {
             for shard in &self.shards {
                 let was_up = shard.commands_up.load(Ordering::Relaxed);
                 let now_up = self
-                    .command::<String>(shard, &redis::cmd("PING"))
+                    .command::<String>(shard, &redis::cmd("PING"), true)
                     .await
                     .is_ok();
                 if was_up != now_up {
