@@ -5,7 +5,8 @@
 # Stages run in order and the script stops at the first failure:
 #   lint      formatting, clippy -D warnings, rustdoc -D warnings
 #   layering  the sans-I/O core depends on no async runtime
-#   tests     unit, property and integration tests (nextest), then doctests
+#   tests     unit, property and integration tests (nextest), then doctests; the hub on
+#             Redis runs against redis-server instances the tests start themselves
 #   interop   our server and client against Python websockets, websocket-client and Node ws
 #   browser   the chat page of switchboard serve in chromium (playwright-core)
 #   fuzz      every fuzz target for a few seconds (FUZZ_SECONDS, default 10)
@@ -35,6 +36,13 @@ ensure_node() {
   echo "node $(node --version), npm $(npm --version 2>/dev/null)"
 }
 
+# redis-server from Debian, if missing: the hub's multi-node tests start their own instances
+# on free loopback ports (crates/cli/tests/serve_redis.rs), never a shared one.
+ensure_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --version
+}
+
 stage_lint() {
   step "formatting"
   cargo fmt --all -- --check
@@ -57,6 +65,7 @@ stage_layering() {
 
 stage_tests() {
   step "unit, property and integration tests"
+  ensure_redis
   if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
   fi

@@ -249,9 +249,9 @@ impl RedisEngine {
         .await
     }
 
-    async fn run<'a, T, F, Fut>(
+    async fn run<T, F, Fut>(
         &self,
-        shard: &'a Shard,
+        shard: &Shard,
         idempotent: bool,
         operation: F,
     ) -> Result<T, EngineError>
