@@ -243,25 +243,13 @@ impl RedisEngine {
             Message::Publication { publication, epoch } => (publication, epoch),
         };
         let last = shard.delivered().get(&channel).cloned();
-        match last {
-            // Subscribed a moment ago, before its start position was read: that read is
-            // at or after this one, and the subscriber itself drops what it already has.
-            None if self.fanout.has_subscribers(&channel) => {
-                self.deliver(shard, &channel, &publication, &epoch);
-            }
-            // Left before this arrived.
-            None => {}
-            Some(last) if last.epoch != epoch => {
-                self.lost(shard, &channel, position_of(&publication, &epoch));
-            }
-            Some(last) if publication.offset <= last.offset => {}
-            Some(last) if publication.offset == last.offset + 1 => {
-                self.deliver(shard, &channel, &publication, &epoch);
-            }
-            Some(_) => {
-                // A gap: fill it from history, which holds this one too.
-                self.catch_up(shard, &channel).await;
-            }
+        let subscribed = self.fanout.has_subscribers(&channel);
+        match next_step(last.as_ref(), subscribed, publication.offset, &epoch) {
+            Step::Deliver => self.deliver(shard, &channel, &publication, &epoch),
+            Step::Skip => {}
+            // History holds this one too.
+            Step::FillGap => self.catch_up(shard, &channel).await,
+            Step::StreamLost => self.lost(shard, &channel, position_of(&publication, &epoch)),
         }
     }
 
@@ -315,7 +303,64 @@ impl RedisEngine {
     }
 }
 
+/// What to do with a publication arriving over pub/sub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// It is the next one: deliver it.
+    Deliver,
+    /// Delivered already (or nobody here wants it): drop it.
+    Skip,
+    /// Publications before it were missed: deliver them from history first.
+    FillGap,
+    /// The stream restarted in another epoch: subscribers must recover.
+    StreamLost,
+}
+
+/// Decides what to do with the publication at `offset` in `epoch`, given the last position
+/// delivered on this node in its channel. `None` means subscribed a moment ago, before
+/// that position was read: the read comes at or after this publication, and the
+/// subscriber itself drops what it already has.
+fn next_step(last: Option<&StreamPosition>, subscribed: bool, offset: u64, epoch: &str) -> Step {
+    match last {
+        None if subscribed => Step::Deliver,
+        None => Step::Skip,
+        Some(last) if last.epoch != epoch => Step::StreamLost,
+        Some(last) if offset <= last.offset => Step::Skip,
+        Some(last) if offset == last.offset + 1 => Step::Deliver,
+        Some(_) => Step::FillGap,
+    }
+}
+
 /// `delay` with up to a quarter more at random, so that nodes do not reconnect in step.
 fn jittered(delay: Duration) -> Duration {
     delay + delay.mul_f64(rand::random::<f64>() * 0.25)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_arrival_is_delivered_once_in_order_or_its_gap_noticed() {
+        let at = |offset: u64, epoch: &str| StreamPosition {
+            offset,
+            epoch: epoch.into(),
+        };
+        let table = [
+            ("the next one", Some(at(4, "e")), 5, "e", Step::Deliver),
+            ("a duplicate", Some(at(4, "e")), 4, "e", Step::Skip),
+            ("an old one", Some(at(4, "e")), 2, "e", Step::Skip),
+            ("one skipped", Some(at(4, "e")), 6, "e", Step::FillGap),
+            ("a new epoch", Some(at(4, "e")), 1, "f", Step::StreamLost),
+            ("before the start was read", None, 9, "e", Step::Deliver),
+        ];
+        for (name, last, offset, epoch, step) in table {
+            assert_eq!(
+                next_step(last.as_ref(), true, offset, epoch),
+                step,
+                "{name}"
+            );
+        }
+        assert_eq!(next_step(None, false, 1, "e"), Step::Skip, "left already");
+    }
 }
