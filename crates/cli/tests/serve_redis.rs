@@ -239,6 +239,18 @@ async fn publications_on_one_node_reach_subscribers_on_every_node_in_order() {
         .map(|p| p["offset"].as_u64().unwrap())
         .collect();
     assert_eq!(offsets, [16, 17, 18, 19, 20]);
+
+    // The API's disconnect reaches the user's connections on every node (anonymous
+    // connections are the user "").
+    let (status, reply) = one.api("disconnect", Some(API_KEY), r#"{"user":""}"#).await;
+    assert_eq!(status, 200, "{reply}");
+    for client in [&mut on_two, &mut on_three] {
+        let push = client.disconnect_push().await;
+        assert_eq!(
+            (push["code"].clone(), push["reconnect"].clone()),
+            (json!(4005), json!(false))
+        );
+    }
 }
 
 #[tokio::test]

@@ -59,6 +59,14 @@ pub trait Broker: Send + Sync {
     /// a new subscriber has arrived meanwhile (the fanout is the truth).
     async fn unsubscribe(&self, channel: &ChannelName) -> Result<(), EngineError>;
 
+    /// Tells every other node to carry out `control`. The memory broker has no other node.
+    async fn broadcast(&self, _control: &Control) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    /// Where controls from other nodes go: the node registers itself once it exists.
+    fn on_control(&self, _handler: ControlHandler) {}
+
     /// Whether the engine can serve now, for `/health` and `/metrics`.
     fn status(&self) -> EngineStatus {
         EngineStatus {
@@ -68,6 +76,23 @@ pub trait Broker: Send + Sync {
         }
     }
 }
+
+/// A command every node carries out, so that the hub acts as one across nodes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Control {
+    /// The HTTP API's `disconnect`: every connection of `user`, on every node.
+    DisconnectUser {
+        /// The user id (empty: anonymous connections).
+        user: String,
+        /// For the client's developer.
+        reason: String,
+    },
+}
+
+/// Receives the controls other nodes broadcast.
+pub type ControlHandler = std::sync::Arc<dyn Fn(Control) + Send + Sync>;
 
 /// One publication, join or leave on its way to every subscriber of a channel on this node,
 /// encoded once.

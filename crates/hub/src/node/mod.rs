@@ -32,7 +32,7 @@ pub use metrics::Metrics;
 pub use outbox::{Item, Outbox, OutboxLimits, Taken};
 pub use plain::{PlainAccess, PlainRoomError};
 
-use crate::broker::{Broker, MemoryBroker};
+use crate::broker::{Broker, Control, MemoryBroker};
 use crate::channel::{ChannelName, Namespaces};
 use crate::engine::EngineError;
 use crate::history::{
@@ -164,7 +164,7 @@ impl Node {
         fanout: Arc<Fanout>,
         engines: Engines,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        let node = Arc::new(Self {
             config,
             authenticator,
             broker: engines.broker,
@@ -177,7 +177,14 @@ impl Node {
             id: format!("{:08x}", rand::random::<u32>()),
             next_client: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-        })
+        });
+        let weak = Arc::downgrade(&node);
+        node.broker.on_control(Arc::new(move |control| {
+            if let Some(node) = weak.upgrade() {
+                node.apply(control);
+            }
+        }));
+        node
     }
 
     /// The node's configuration.
@@ -287,10 +294,32 @@ impl Node {
         }
     }
 
-    /// Disconnects every connection of `user` with `code`; returns how many.
-    pub fn disconnect_user(&self, user: &str, code: DisconnectCode, reason: &str) -> usize {
+    /// Disconnects every connection of `user` (code 4005, no reconnect) on this node and,
+    /// through the engine, on every other; returns how many were on this node. Fails if the
+    /// other nodes could not be told.
+    pub async fn disconnect_user(&self, user: &str, reason: &str) -> Result<usize, ApiError> {
+        let here = self.disconnect_here(user, reason);
+        let control = Control::DisconnectUser {
+            user: user.to_owned(),
+            reason: reason.to_owned(),
+        };
+        self.broker.broadcast(&control).await?;
+        Ok(here)
+    }
+
+    fn disconnect_here(&self, user: &str, reason: &str) -> usize {
         self.registry
-            .disconnect(|entry| entry.user == user, code, reason)
+            .disconnect(|entry| entry.user == user, DisconnectCode::FORCED, reason)
+    }
+
+    /// Carries out a control another node broadcast.
+    fn apply(&self, control: Control) {
+        match control {
+            Control::DisconnectUser { user, reason } => {
+                let count = self.disconnect_here(&user, &reason);
+                tracing::debug!(%user, count, "disconnected on another node's request");
+            }
+        }
     }
 
     /// Counts for the API's `info`.

@@ -13,9 +13,9 @@ use switchboard::Utf8Bytes;
 
 use super::codec::{decode_message, encode_body, encode_event, position_of, Message};
 use super::history::Read;
-use super::keys::{channel_of_pubsub, pubsub_channel};
+use super::keys::{channel_of_pubsub, control_channel, pubsub_channel};
 use super::{new_epoch, unavailable, RedisEngine, Shard};
-use crate::broker::{Broker, Delivery};
+use crate::broker::{Broker, Control, ControlHandler, Delivery};
 use crate::channel::ChannelName;
 use crate::engine::{EngineError, EngineStatus};
 use crate::history::{HistoryOptions, Payload, Publication, Recovery, StreamPosition};
@@ -137,6 +137,24 @@ impl Broker for RedisEngine {
         Ok(())
     }
 
+    async fn broadcast(&self, control: &Control) -> Result<(), EngineError> {
+        let mut message = format!("{}\n", self.id).into_bytes();
+        // Serializing strings cannot fail.
+        let _ = serde_json::to_writer(&mut message, control);
+        let mut command = redis::cmd("PUBLISH");
+        command
+            .arg(control_channel(&self.options.prefix))
+            .arg(message);
+        self.command::<i64>(&self.shards[0], &command, false)
+            .await
+            .map(drop)
+    }
+
+    fn on_control(&self, handler: ControlHandler) {
+        // One node per engine: a second registration has nothing to add.
+        let _ = self.control.set(handler);
+    }
+
     fn status(&self) -> EngineStatus {
         self.health()
     }
@@ -171,10 +189,13 @@ impl RedisEngine {
             let channels = {
                 let mut subscriptions = shard.subscriptions.lock().await;
                 let channels: Vec<ChannelName> = subscriptions.channels.iter().cloned().collect();
-                let names: Vec<String> = channels
+                let mut names: Vec<String> = channels
                     .iter()
                     .map(|c| pubsub_channel(&self.options.prefix, c.as_str()))
                     .collect();
+                if index == 0 {
+                    names.push(control_channel(&self.options.prefix));
+                }
                 if !names.is_empty() {
                     let resubscribed =
                         tokio::time::timeout(self.options.timeout, sink.subscribe(&names)).await;
@@ -220,6 +241,10 @@ impl RedisEngine {
     /// Handles one pub/sub message: delivers it if it is the next in its channel, fills
     /// the gap first if it is not, and drops it if it was delivered already.
     async fn dispatch(&self, shard: &Shard, pubsub: &str, payload: &[u8]) {
+        if shard.index == 0 && pubsub == control_channel(&self.options.prefix) {
+            self.receive_control(payload);
+            return;
+        }
         let Some(channel) = channel_of_pubsub(&self.options.prefix, pubsub)
             .and_then(|name| ChannelName::new(name).ok())
         else {
@@ -250,6 +275,24 @@ impl RedisEngine {
             // History holds this one too.
             Step::FillGap => self.catch_up(shard, &channel).await,
             Step::StreamLost => self.lost(shard, &channel, position_of(&publication, &epoch)),
+        }
+    }
+
+    /// A control from a node: `SENDER '\n' JSON`; this node's own are already done.
+    fn receive_control(&self, payload: &[u8]) {
+        let Some(newline) = payload.iter().position(|&b| b == b'\n') else {
+            return;
+        };
+        if payload[..newline] == *self.id.as_bytes() {
+            return;
+        }
+        match serde_json::from_slice::<Control>(&payload[newline + 1..]) {
+            Ok(control) => {
+                if let Some(handler) = self.control.get() {
+                    handler(control);
+                }
+            }
+            Err(error) => tracing::warn!(%error, "unknown control from another node dropped"),
         }
     }
 

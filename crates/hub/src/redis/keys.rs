@@ -42,6 +42,12 @@ pub(crate) fn pubsub_channel(prefix: &str, channel: &str) -> String {
     format!("{prefix}:ch:{channel}")
 }
 
+/// The pub/sub channel of controls between nodes (on the first shard). Its name cannot be
+/// a hub channel's: those are `PREFIX:ch:...`.
+pub(crate) fn control_channel(prefix: &str) -> String {
+    format!("{prefix}:control")
+}
+
 /// The hub channel a pub/sub channel name belongs to, if it is one of ours.
 pub(crate) fn channel_of_pubsub<'a>(prefix: &str, pubsub: &'a str) -> Option<&'a str> {
     pubsub.strip_prefix(prefix)?.strip_prefix(":ch:")

@@ -126,6 +126,9 @@ pub struct RedisEngine {
     /// Presence entries this node owns, refreshed until removed.
     owned_presence: Mutex<HashMap<(ChannelName, String), ClientInfo>>,
     errors: AtomicU64,
+    /// Tells this engine's broadcasts from other nodes'.
+    id: String,
+    control: std::sync::OnceLock<crate::broker::ControlHandler>,
 }
 
 impl std::fmt::Debug for RedisEngine {
@@ -178,6 +181,8 @@ impl RedisEngine {
             scripts: Scripts::new(),
             owned_presence: Mutex::new(HashMap::new()),
             errors: AtomicU64::new(0),
+            id: new_epoch(),
+            control: std::sync::OnceLock::new(),
         });
         for index in 0..engine.shards.len() {
             tokio::spawn(Arc::clone(&engine).run_pubsub(index));

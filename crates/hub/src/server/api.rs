@@ -14,7 +14,7 @@ use super::AppState;
 use crate::channel::ChannelName;
 use crate::history::{HistorySlice, StreamPosition};
 use crate::node::{json_payload, ApiError, Metrics};
-use crate::protocol::{DisconnectCode, ErrorCode, PublicationData};
+use crate::protocol::{ErrorCode, PublicationData};
 
 /// The most channels one `broadcast` may name.
 pub const MAX_BROADCAST_CHANNELS: usize = 1000;
@@ -247,7 +247,7 @@ async fn call(state: &AppState, method: &str, body: &[u8]) -> Result<Value, Fail
                 .reason
                 .as_deref()
                 .unwrap_or("disconnected by the server");
-            let count = node.disconnect_user(&request.user, DisconnectCode::FORCED, reason);
+            let count = node.disconnect_user(&request.user, reason).await?;
             Ok(json!({ "disconnected": count }))
         }
         "info" => {
