@@ -1,22 +1,23 @@
-//! What the storage seams ([`History`](crate::history::History),
-//! [`Presence`](crate::presence::Presence), and the broker to come) have in common.
+//! What the engine seams ([`Broker`](crate::broker::Broker),
+//! [`History`](crate::history::History), [`Presence`](crate::presence::Presence)) have in
+//! common.
 //!
 //! # Why the seams are shaped this way
 //!
-//! The in-memory engine is the default and runs on one node; a Redis engine will let many
-//! nodes share channels. Both implement the same traits, so the traits follow what Redis
-//! needs rather than what memory allows:
+//! The in-memory engine is the default and runs on one node; the Redis engine
+//! ([`crate::redis`]) lets many nodes share channels. Both implement the same traits, so the
+//! traits follow what Redis needs rather than what memory allows:
 //!
 //! - **Methods take `&self`.** A Redis client is shared by every connection; the memory
 //!   engine keeps its state behind a lock. The hub holds one `Arc<dyn History>`.
-//! - **Every method can fail** with [`EngineError`]. Memory never does; Redis can be down.
+//! - **Every method can fail** with [`EngineError`]. Memory never does; Redis can be down,
+//!   and then a publish fails loudly instead of being lost.
 //! - **Inputs and outputs are owned values**, never borrows into the store, iterators or
-//!   callbacks. That is what makes the later step to `async fn` (for a Redis round trip)
-//!   mechanical: the same signatures with `async` in front, and the memory engine answering
-//!   at once. The traits are synchronous today because nothing async exists yet and the
-//!   core stays free of any runtime.
+//!   callbacks, and **methods are `async`**: a Redis round trip awaits, the memory engine
+//!   answers at once.
 //! - **Time is passed in** (`now`), as in the protocol core: the memory engine expires
-//!   entries against it and tests move it; Redis will use its own key expiry and ignore it.
+//!   entries against it and tests move it; Redis uses its own clock (`TIME` in its scripts),
+//!   so that every node agrees, and ignores it.
 
 use std::fmt;
 

@@ -5,14 +5,14 @@
 //! The crate has two layers. The **domain core** (`channel`, `protocol`, `session`,
 //! `permission`, `rate_limit`, `history`, `presence`) is pure: no sockets, no clock, no
 //! global random generator; time is passed in, so every rule is tested with tables. The
-//! **runtime** (`broker`, `node`, `server`, `config`, `jwt`) runs it on tokio and
-//! `switchboard` WebSockets.
-//! This crate is, so far, the hub's **pure domain core**: no sockets, no async runtime, no
-//! clock and no global random generator. Time and randomness are passed in, as in
-//! `switchboard-proto`, so every rule is tested with tables. One exception, for a reason:
-//! [`JwtAuthenticator`]'s [`Authenticator`](permission::Authenticator) implementation reads
-//! the wall clock, because a token's expiry is a calendar time; its `authenticate_at` takes
-//! that clock as a parameter, and the tests use it.
+//! **runtime** (`broker`, `node`, `server`, `config`, `jwt`, `redis`) runs it on tokio and
+//! `switchboard` WebSockets. One exception in the core, for a reason: [`JwtAuthenticator`]'s
+//! [`Authenticator`](permission::Authenticator) implementation reads the wall clock, because
+//! a token's expiry is a calendar time; its `authenticate_at` takes that clock as a
+//! parameter, and the tests use it.
+//!
+//! The engines (broker, history, presence) are the in-memory ones by default, one node; on
+//! [`redis`] many nodes share channels, history and presence and act as one hub.
 //!
 //! # Map
 //!
@@ -29,25 +29,12 @@
 //!        │              Fanout::deliver ─▶ each subscriber's bounded Outbox
 //!        ▼                                        │ (full: disconnect 4004, never wait)
 //!  replies and deliveries ◀───────────────────────┘
-//!  WebSocket text frame (subprotocol switchboard.v1.json)
-//!        │
-//!        ▼
-//!  protocol::decode_command ─── bad frame ──▶ error Reply (and a disconnect if malformed)
-//!        │ Command
-//!        ▼
-//!  session::Session::handle(command, ctx)     connect first, rate limit, permissions
-//!        │ Vec<Action>                          (permission, rate_limit, channel::Namespaces;
-//!        │                                      connect's token: jwt::JwtAuthenticator)
-//!        ▼
-//!  the hub runtime (NOT YET) executes the actions:
-//!        ├─ Subscribe ─▶ history::History::since / position   (recovery: no gap, no duplicate)
-//!        │               presence::Presence::add, a join push
-//!        ├─ Publish ──▶ history::History::append  ─▶ offset + epoch
-//!        │              protocol::encode_publication: encoded once, as Bytes
-//!        │              broker (NOT YET) ─▶ every subscriber's outbox shares those bytes
-//!        ├─ Presence / PresenceStats / History ─▶ a Reply built from the engine's answer
-//!        └─ Reply / Disconnect ─▶ the connection
 //! ```
+//!
+//! The session (connect first, rate limit, permissions) turns each command into actions,
+//! which the connection's task carries out against the engines. With the Redis engine,
+//! `Broker::publish` stores and sends through Redis, and every node's pub/sub task hands
+//! what arrives to its own `Fanout` (see [`redis`]).
 //!
 //! | module | what it holds |
 //! | --- | --- |
@@ -60,6 +47,7 @@
 //! | [`history`] | the [`History`] seam; [`MemoryHistory`], streams with offsets and epochs |
 //! | [`presence`] | the [`Presence`] seam; [`MemoryPresence`] |
 //! | [`broker`] | the [`Broker`](broker::Broker) seam: publish and deliver in order |
+//! | [`redis`] | the Redis engine: many nodes as one hub |
 //! | [`engine`] | why the seams take `&self`, return owned values, are async and can fail |
 //! | [`node`] | the runtime: connections, fan-out, outboxes, metrics |
 //! | [`server`] | the HTTP routes, connection limits, graceful shutdown |
