@@ -31,7 +31,7 @@ enum Command {
     /// Connect to a WebSocket server: lines from stdin go out, messages come in on stdout.
     Connect(Box<connect::Args>),
     /// Measure a WebSocket server: echo load (messages/s, MB/s, latency percentiles), connect
-    /// rate, or idle connections held open.
+    /// rate, or idle connections held open; or a hub's fan-out to many subscribers (--fanout).
     Bench(bench::Args),
 }
 

@@ -1,6 +1,7 @@
 //! `switchboard bench` against `switchboard echo` processes (WebSocket and raw TCP): the JSON
 //! report, the SVG chart, idle mode, the ticker payload and bytes on the wire, the server's
-//! CPU and memory (`--server-pid`), and the exit codes.
+//! CPU and memory (`--server-pid`), and the exit codes; and fan-out mode against a
+//! `switchboard serve` process.
 //!
 //! Functional checks only: short runs, no assertions on speed. Every process is started here
 //! with `kill_on_drop` and waited for within [`BOUND`].
@@ -8,6 +9,7 @@
 
 mod common;
 
+use common::hub::Serve;
 use common::{echo_process, switchboard};
 
 use std::process::Output;
@@ -281,4 +283,112 @@ async fn an_unreadable_server_pid_fails_before_connecting() {
 async fn the_ticker_payload_is_for_websocket_only() {
     let output = bench(&["--raw-tcp", "127.0.0.1:9", "--payload", "ticker"]).await;
     assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
+
+/// A hub that lets a plain-room publisher send faster than the default 20 per second.
+const FANOUT_HUB: &str = r#"
+api_key = "bench key"
+chat_page = false
+[log]
+level = "warn"
+[limits]
+commands_per_second = 10000.0
+command_burst = 10000
+"#;
+
+#[tokio::test]
+async fn fanout_mode_delivers_every_publication_in_order_to_every_subscriber() {
+    let hub = Serve::start(FANOUT_HUB).await;
+    let node = format!("ws://{}", hub.addr);
+    let pid = hub.child.id().unwrap().to_string();
+    for via in ["ws", "api"] {
+        let output = bench(&[
+            "--fanout",
+            &node,
+            "--subscribers",
+            "50",
+            "--channels",
+            "2",
+            "--rate",
+            "50",
+            "-d",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--publish-via",
+            via,
+            "--api-key",
+            "bench key",
+            "--server-pid",
+            &pid,
+            "--json",
+        ])
+        .await;
+        let report = json(&output);
+        assert_eq!(report["mode"], "fanout", "{report:#}");
+        assert_eq!(report["settings"]["publish_via"], via, "{report:#}");
+        assert_eq!(report["connect"]["opened"], 50, "{report:#}");
+        let published = &report["publish"];
+        assert_eq!(published["publishers"], 2, "{report:#}");
+        assert_eq!(published["errors"], 0, "{report:#}");
+        let publications = published["published"].as_u64().unwrap();
+        assert!(publications > 0, "{report:#}");
+        let delivery = &report["delivery"];
+        let deliveries = delivery["deliveries"].as_u64().unwrap();
+        assert!(deliveries > 0, "{report:#}");
+        // 25 subscribers per channel: each publication reaches 25 of them.
+        assert_eq!(delivery["expected"].as_u64(), Some(25 * publications));
+        assert_eq!(deliveries, 25 * publications, "{report:#}");
+        assert_eq!(delivery["missing"], 0, "{report:#}");
+        assert_eq!(delivery["out_of_order"], 0, "{report:#}");
+        assert_eq!(delivery["subscribers_failed"], 0, "{report:#}");
+        assert_eq!(delivery["errors"], 0, "{report:#}");
+        let latency = &delivery["latency"];
+        assert_eq!(latency["samples"].as_u64(), Some(deliveries), "{report:#}");
+        let p = |name: &str| latency[name].as_f64().unwrap();
+        assert!(p("p50_us") > 0.0, "{report:#}");
+        assert!(p("p50_us") <= p("p90_us"), "{report:#}");
+        assert!(p("p90_us") <= p("p99_us"), "{report:#}");
+        assert!(p("p99_us") <= p("p99_9_us"), "{report:#}");
+        assert!(p("p99_9_us") <= p("max_us"), "{report:#}");
+        assert!(
+            report["servers"][0]["cpu_s"].as_f64().is_some(),
+            "{report:#}"
+        );
+        assert!(
+            report["server_total"]["cpu_s"].as_f64().is_some(),
+            "{report:#}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn fanout_mode_reports_the_hubs_rate_limit_and_a_refused_api_key() {
+    // The default limits: 20 commands per second, bursts of 50.
+    let hub = Serve::start("api_key = \"right\"\n[log]\nlevel = \"warn\"\n").await;
+    let node = format!("ws://{}", hub.addr);
+    let args = ["--fanout", &node, "--subscribers", "4", "--rate", "200"];
+    let output = bench(&[&args[..], &["-d", "1s", "--warmup", "0s", "--json"]].concat()).await;
+    let report = json(&output);
+    let error = report["publish"]["first_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("1008"), "{report:#}");
+    assert!(error.contains("commands_per_second"), "{report:#}");
+
+    let refused =
+        bench(&[&args[..], &["--publish-via", "api", "--api-key", "wrong"]].concat()).await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+}
+
+#[tokio::test]
+async fn fanout_flags_need_fanout_and_fanout_takes_no_echo_flags() {
+    let output = bench(&["ws://127.0.0.1:9", "--subscribers", "5"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let output = bench(&["--fanout", "ws://127.0.0.1:9", "--pipeline", "4"]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let output = bench(&["--fanout", "ws://127.0.0.1:9", "--publish-via", "api"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
 }

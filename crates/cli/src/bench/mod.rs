@@ -8,6 +8,10 @@
 //! echo.rs    the echo load over WebSocket and over raw TCP (calibration)
 //! wire.rs    counting the WebSocket bytes on the wire (headers and compression included)
 //! idle.rs    holding connections open
+//! fanout.rs  hub fan-out (--fanout): subscribers in plain rooms on `switchboard serve`
+//!            nodes, one publisher per channel; deliveries/s, delivery latency, losses
+//! publish.rs fan-out's publishers, over a plain room or the HTTP API, and the stamps
+//! fanout_report.rs  fan-out's table and JSON object
 //! usage.rs   CPU time and memory from /proc: the server's (--server-pid) and the bench's
 //! stats.rs   per-connection counters and HDR latency histograms
 //! report.rs  the table and the JSON object
@@ -20,9 +24,12 @@
 
 mod dial;
 mod echo;
+mod fanout;
+mod fanout_report;
 mod idle;
 mod payload;
 mod plot;
+mod publish;
 mod report;
 mod stats;
 mod usage;
@@ -45,21 +52,74 @@ use dial::Target;
 use payload::{Kind, Payload};
 use stats::{parse_duration, ConnStats};
 
+/// The targets of echo and idle mode, which fan-out's own options cannot be used with. (Clap
+/// excuses a missing `requires` when the required argument conflicts with one given, so
+/// `requires = "fanout"` would not catch `bench URL --subscribers 5`.)
+const ECHO_TARGETS: [&str; 2] = ["url", "raw_tcp"];
+
 /// Options of `switchboard bench`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The server, as a ws:// or wss:// URL.
-    #[arg(required_unless_present = "raw_tcp", conflicts_with = "raw_tcp")]
+    #[arg(required_unless_present_any = ["raw_tcp", "fanout"], conflicts_with = "raw_tcp")]
     url: Option<String>,
     /// Drive a raw TCP echo server at HOST:PORT instead, with the same message sizes
     /// (fixed-size framing); `switchboard echo --raw-tcp` is one. Shows how much load the
     /// tool itself can generate.
     #[arg(long, value_name = "HOST:PORT")]
     raw_tcp: Option<String>,
+    /// Hub fan-out mode: subscribers join plain rooms (`/ws/{channel}`) on these
+    /// `switchboard serve` nodes, given as base URLs (ws://HOST:PORT), spread over the channels
+    /// and nodes round-robin; one publisher per channel publishes on the first node. Reports
+    /// deliveries per second, publish-to-receipt latency, and losses and reorderings.
+    #[arg(
+        long,
+        num_args = 1..,
+        value_name = "NODE_URL",
+        conflicts_with_all = [
+            "url", "raw_tcp", "idle", "connections", "pipeline", "binary", "payload"
+        ]
+    )]
+    fanout: Vec<String>,
+    /// Fan-out: subscribers to open.
+    #[arg(long, default_value_t = 100, conflicts_with_all = ECHO_TARGETS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    subscribers: u32,
+    /// Fan-out: channels, named PREFIX0 to PREFIX{N-1} (see --channel-prefix), one publisher
+    /// each.
+    #[arg(long, default_value_t = 1, conflicts_with_all = ECHO_TARGETS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    channels: u32,
+    /// Fan-out: the channel names' prefix.
+    #[arg(
+        long,
+        default_value = "bench-",
+        conflicts_with_all = ECHO_TARGETS,
+        value_name = "PREFIX"
+    )]
+    channel_prefix: String,
+    /// Fan-out: publications per second per channel.
+    #[arg(long, default_value_t = 100.0, conflicts_with_all = ECHO_TARGETS,
+          value_parser = publish::parse_rate)]
+    rate: f64,
+    /// Fan-out: how the publishers publish: `ws`, a plain-room connection to the channel (each
+    /// message counts against the hub's `limits.commands_per_second`), or `api`, `POST
+    /// /api/publish` with --api-key over a keep-alive HTTP/1.1 connection.
+    #[arg(long, value_enum, default_value_t = publish::Via::Ws, conflicts_with_all = ECHO_TARGETS)]
+    publish_via: publish::Via,
+    /// Fan-out with `--publish-via api`: the hub's API key.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
     /// Connections to open.
     #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     connections: u32,
-    /// Message size in bytes.
+    /// Message size in bytes (fan-out: messages are padded to about this size; the smallest
+    /// is about 30 bytes).
     #[arg(short, long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     size: u32,
     /// Send binary messages (text by default).
@@ -102,9 +162,10 @@ pub(crate) struct Args {
     deflate: bool,
     /// The server's process id, when it runs on this machine: its CPU time over the measured
     /// window (per message, too) and its memory before connecting and while the connections
-    /// are held (per connection, too) go into the report. Linux only (/proc).
+    /// are held (per connection, too) go into the report. Linux only (/proc). Fan-out: once
+    /// per node, in the order of the node URLs, for CPU time per delivery over all of them.
     #[arg(long, value_name = "PID")]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
     /// DANGEROUS outside tests: do not verify a wss:// server's certificate.
     #[arg(long)]
     insecure: bool,
@@ -144,6 +205,11 @@ pub(crate) struct Counter(AtomicU64);
 impl Counter {
     pub(crate) fn add(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `count` at once (a batch of deliveries).
+    pub(crate) fn add_many(&self, count: u64) {
+        self.0.fetch_add(count, Ordering::Relaxed);
     }
 
     fn get(&self) -> u64 {
@@ -193,6 +259,13 @@ struct Shared {
 }
 
 async fn run(args: Args, threads: usize) -> ExitCode {
+    if !args.fanout.is_empty() {
+        return fanout::run(args, threads).await;
+    }
+    if args.server_pid.len() > 1 {
+        return exit::fail(exit::FAILURE, "--server-pid more than once needs --fanout");
+    }
+    let server_pid = args.server_pid.first().copied();
     let mut config = WebSocketConfig::default();
     if !args.deflate {
         config.compression = None;
@@ -213,9 +286,8 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         Err(e) => return exit::fail(exit::FAILURE, e),
     };
     // The server's memory before any connection opens; a PID that cannot be read fails here.
-    let server_before = args
-        .server_pid
-        .map(|pid| usage::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}")));
+    let server_before =
+        server_pid.map(|pid| usage::sample(pid).map_err(|e| format!("--server-pid {pid}: {e}")));
     let server_before = match server_before.transpose() {
         Ok(sample) => sample,
         Err(e) => return exit::fail(exit::FAILURE, e),
@@ -271,7 +343,7 @@ async fn run(args: Args, threads: usize) -> ExitCode {
     };
     let _ = plan_tx.send(Some(plan.clone()));
     let watch = |pid, before| tokio::spawn(usage::watch(pid, before, plan.clone()));
-    let server_watch = args.server_pid.zip(server_before).map(|(p, b)| watch(p, b));
+    let server_watch = server_pid.zip(server_before).map(|(p, b)| watch(p, b));
     let client_watch = client_before.map(|before| watch(std::process::id(), before));
     let ticker = tokio::spawn(show_progress(bar.clone(), plan.clone(), args.idle));
     let mut merged = ConnStats::new();

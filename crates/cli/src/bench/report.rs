@@ -353,17 +353,18 @@ impl Report {
             }
         }
         if let Some(server) = &self.server {
-            usage_rows(&mut out, "server", server, true);
+            usage_rows(&mut out, "server", server, true, "message");
         }
         if let Some(client) = &self.client {
-            usage_rows(&mut out, "bench", client, false);
+            usage_rows(&mut out, "bench", client, false, "message");
         }
         out
     }
 }
 
-/// The `server` (`--server-pid`) or `bench` lines of the table; `memory` adds the RSS line.
-fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool) {
+/// The `server` (`--server-pid`) or `bench` lines of the table; `memory` adds the RSS line;
+/// CPU time is shown `per` message (echo) or delivery (fan-out).
+pub(crate) fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool, per: &str) {
     let _ = write!(out, "{label:<14}pid {}", usage.pid);
     if let (Some(cpu), Some(percent)) = (usage.cpu_s, usage.cpu_percent) {
         let _ = write!(
@@ -372,7 +373,7 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool) {
         );
     }
     if let Some(per_message) = usage.cpu_us_per_message {
-        let _ = write!(out, ", {per_message:.2} µs per message");
+        let _ = write!(out, ", {per_message:.2} µs per {per}");
     }
     let _ = writeln!(out);
     if memory {
@@ -395,14 +396,14 @@ fn usage_rows(out: &mut String, label: &str, usage: &Usage, memory: bool) {
     }
 }
 
-fn latency_row(p: &Percentiles) -> String {
+pub(crate) fn latency_row(p: &Percentiles) -> String {
     format!(
         "p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}",
         p.p50_us, p.p90_us, p.p99_us, p.p99_9_us, p.max_us, p.mean_us
     )
 }
 
-fn rate(count: u64, over: Duration) -> f64 {
+pub(crate) fn rate(count: u64, over: Duration) -> f64 {
     let seconds = over.as_secs_f64();
     if seconds > 0.0 {
         count as f64 / seconds
