@@ -99,6 +99,19 @@ impl Redis {
             && &reply == b"+PONG\r\n"
     }
 
+    /// Sends one command in RESP and returns the first line of the reply.
+    async fn command(&self, words: &[&str]) -> String {
+        let mut tcp = TcpStream::connect(("127.0.0.1", self.port)).await.unwrap();
+        let mut request = format!("*{}\r\n", words.len());
+        for word in words {
+            request.push_str(&format!("${}\r\n{word}\r\n", word.len()));
+        }
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut reply = vec![0u8; 256];
+        let n = timeout(tcp.read(&mut reply)).await.unwrap();
+        String::from_utf8_lossy(&reply[..n]).trim_end().to_owned()
+    }
+
     /// Kills the server (SIGKILL) and waits for it to be gone.
     async fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -401,4 +414,37 @@ async fn while_redis_is_down_publishes_fail_loudly_and_subscriptions_come_back()
         .map(|p| p["data"]["i"].as_u64().unwrap())
         .collect();
     assert_eq!(kept, [0, 3], "{history}");
+}
+
+#[tokio::test]
+async fn a_node_that_loses_its_pubsub_connection_fills_the_gap_from_history() {
+    let Some(redis) = Redis::start(false).await else {
+        return;
+    };
+    let (one, two) = (node(&redis).await, node(&redis).await);
+    let mut subscriber = two.connected(None).await;
+    subscriber.subscribe("feed").await;
+    assert_eq!(published(&one, "feed", json!({"i": 0})).await, 1);
+    assert_eq!(next_publications(&mut subscriber, 1).await, [(1, 0)]);
+
+    // Redis drops every pub/sub connection; publications go on meanwhile.
+    let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    assert!(killed.starts_with(':'), "{killed}");
+    for i in 1..50 {
+        published(&one, "feed", json!({ "i": i })).await;
+    }
+    // Each exactly once, in order, whether it came live or from history after the node
+    // resubscribed; and the subscriber was never told to reconnect.
+    let expected: Vec<(u64, u64)> = (1..50).map(|i| (i + 1, i)).collect();
+    assert_eq!(next_publications(&mut subscriber, 49).await, expected);
+    assert!(subscriber.pushes.iter().all(|p| p["push"] != "disconnect"));
+    let (_, metrics) = two.get("/metrics").await;
+    assert!(
+        metrics.contains("switchboard_engine_reconnects_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("switchboard_engine_streams_lost_total 0"),
+        "{metrics}"
+    );
 }

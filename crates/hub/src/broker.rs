@@ -73,6 +73,7 @@ pub trait Broker: Send + Sync {
             engine: "memory",
             healthy: true,
             detail: String::new(),
+            counters: Default::default(),
         }
     }
 }

@@ -31,6 +31,22 @@ pub struct EngineStatus {
     /// What is wrong, when something is (for example, which Redis shard is unreachable).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// What the engine counted since the start, for `/metrics`.
+    #[serde(skip)]
+    pub counters: EngineCounters,
+}
+
+/// Engine events since the start; all zero for the memory engine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineCounters {
+    /// Operations that failed (Redis unreachable, timed out, refused).
+    pub errors: u64,
+    /// Times a pub/sub connection was re-established after it was lost.
+    pub reconnects: u64,
+    /// Publications delivered from history because pub/sub had missed them.
+    pub gaps_filled: u64,
+    /// Times a channel's subscribers on this node were told to recover (4006).
+    pub streams_lost: u64,
 }
 
 /// A storage engine could not do what was asked. The session reports it to the client as

@@ -106,7 +106,7 @@ pub mod server;
 pub mod session;
 
 pub use channel::{ChannelName, ChannelNameError, NamespaceConfig, NamespaceError, Namespaces};
-pub use engine::{EngineError, EngineStatus};
+pub use engine::{EngineCounters, EngineError, EngineStatus};
 pub use history::{
     History, HistoryOptions, HistorySlice, MemoryHistory, Payload, Publication, Recovery,
     StreamPosition,

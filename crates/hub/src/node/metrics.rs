@@ -81,9 +81,10 @@ impl Metrics {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition format (version 0.0.4); `gauges` are values the
-    /// node computes when asked (subscriptions, channels).
-    pub fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
+    /// The Prometheus text exposition format (version 0.0.4); `gauges` and `totals` are
+    /// values the node computes when asked (subscriptions, channels; deliveries and the
+    /// engine's counters).
+    pub fn render(&self, gauges: &[(&str, &str, u64)], totals: &[(&str, &str, u64)]) -> String {
         let mut out = String::with_capacity(4096);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         metric(
@@ -150,6 +151,9 @@ impl Metrics {
         ];
         for (name, help, counter) in counters {
             metric(&mut out, name, "counter", help, &[("", load(counter))]);
+        }
+        for (name, help, value) in totals {
+            metric(&mut out, name, "counter", help, &[("", *value)]);
         }
         for (name, help, value) in gauges {
             metric(&mut out, name, "gauge", help, &[("", *value)]);

@@ -338,7 +338,9 @@ impl Node {
     /// The metrics page.
     pub fn render_metrics(&self) -> String {
         let info = self.info();
-        self.metrics.render(&[
+        let engine = self.engine_status();
+        let counters = engine.counters;
+        let gauges = [
             (
                 "switchboard_channels",
                 "Channels with subscribers on this node.",
@@ -355,16 +357,39 @@ impl Node {
                 info.users as u64,
             ),
             (
+                "switchboard_engine_up",
+                "1 while every part of the engine (each Redis shard) answers, else 0.",
+                u64::from(engine.healthy),
+            ),
+        ];
+        let totals = [
+            (
                 "switchboard_deliveries_total",
                 "Deliveries handed to subscribers' outboxes.",
                 self.fanout.delivered(),
             ),
             (
-                "switchboard_engine_up",
-                "1 while every part of the engine (each Redis shard) answers, else 0.",
-                u64::from(self.engine_status().healthy),
+                "switchboard_engine_errors_total",
+                "Engine operations that failed (Redis unreachable, timed out).",
+                counters.errors,
             ),
-        ])
+            (
+                "switchboard_engine_reconnects_total",
+                "Pub/sub connections to Redis re-established after a loss.",
+                counters.reconnects,
+            ),
+            (
+                "switchboard_engine_gaps_filled_total",
+                "Publications delivered from history because pub/sub had missed them.",
+                counters.gaps_filled,
+            ),
+            (
+                "switchboard_engine_streams_lost_total",
+                "Times a channel's subscribers here were told to recover (4006).",
+                counters.streams_lost,
+            ),
+        ];
+        self.metrics.render(&gauges, &totals)
     }
 
     /// Whether the engine can serve now.

@@ -212,6 +212,7 @@ impl RedisEngine {
             shard.pubsub_up.store(true, Ordering::Relaxed);
             delay = RECONNECT_MIN;
             if connected_before {
+                self.reconnects.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(shard = index, url = %shard.url, channels = channels.len(), "Redis pub/sub: reconnected");
             }
             connected_before = true;
@@ -320,6 +321,8 @@ impl RedisEngine {
         match self.read_stream(channel, Read::Since(&last)).await {
             Ok(state) => match super::history::recovery(&last, None, state) {
                 Recovery::Recovered(slice) => {
+                    self.gaps_filled
+                        .fetch_add(slice.publications.len() as u64, Ordering::Relaxed);
                     for publication in &slice.publications {
                         self.deliver(shard, channel, publication, &slice.position.epoch);
                     }
@@ -337,6 +340,7 @@ impl RedisEngine {
     /// and recover, and are told whether history still covers it.
     fn lost(&self, shard: &Shard, channel: &ChannelName, now_at: StreamPosition) {
         shard.delivered().insert(channel.clone(), now_at);
+        self.streams_lost.fetch_add(1, Ordering::Relaxed);
         let told = self.fanout.disconnect(
             channel,
             DisconnectCode::INSUFFICIENT_STATE,

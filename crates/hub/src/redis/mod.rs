@@ -46,7 +46,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSubSink};
 
 use crate::channel::ChannelName;
-use crate::engine::{EngineError, EngineStatus};
+use crate::engine::{EngineCounters, EngineError, EngineStatus};
 use crate::history::StreamPosition;
 use crate::node::{Engines, Fanout};
 use crate::presence::ClientInfo;
@@ -126,6 +126,9 @@ pub struct RedisEngine {
     /// Presence entries this node owns, refreshed until removed.
     owned_presence: Mutex<HashMap<(ChannelName, String), ClientInfo>>,
     errors: AtomicU64,
+    reconnects: AtomicU64,
+    gaps_filled: AtomicU64,
+    streams_lost: AtomicU64,
     /// Tells this engine's broadcasts from other nodes'.
     id: String,
     control: std::sync::OnceLock<crate::broker::ControlHandler>,
@@ -181,6 +184,9 @@ impl RedisEngine {
             scripts: Scripts::new(),
             owned_presence: Mutex::new(HashMap::new()),
             errors: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            gaps_filled: AtomicU64::new(0),
+            streams_lost: AtomicU64::new(0),
             id: new_epoch(),
             control: std::sync::OnceLock::new(),
         });
@@ -334,12 +340,13 @@ impl RedisEngine {
             } else {
                 format!("Redis unreachable: {}", down.join(", "))
             },
+            counters: EngineCounters {
+                errors: self.errors.load(Ordering::Relaxed),
+                reconnects: self.reconnects.load(Ordering::Relaxed),
+                gaps_filled: self.gaps_filled.load(Ordering::Relaxed),
+                streams_lost: self.streams_lost.load(Ordering::Relaxed),
+            },
         }
-    }
-
-    /// Redis operations that failed since the start.
-    pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
     }
 
     /// For each shard, whether it answers and holds its pub/sub connection.
