@@ -4,6 +4,7 @@ Every process is started on 127.0.0.1 with port 0 (each server prints the port i
 wait has a timeout, and a test's processes are killed by their Popen handle when it ends.
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -90,3 +91,18 @@ def echo_server(spawn, switchboard_bin):
     return start
 
 
+@pytest.fixture
+def serve(spawn, switchboard_bin, tmp_path):
+    """Starts `switchboard serve` on a free port with a TOML configuration file; returns a
+    function of the file's text giving the address it listens on, `127.0.0.1:PORT`."""
+    numbers = itertools.count()
+
+    def start(config=""):
+        path = tmp_path / f"switchboard-{next(numbers)}.toml"
+        path.write_text(config, encoding="utf-8")
+        argv = [switchboard_bin, "serve", "--listen", "127.0.0.1:0", "--config", path]
+        server = spawn(argv, "switchboard serve")
+        match = server.wait_line(r"^switchboard serve: listening on http://(127\.0\.0\.1:\d+)$")
+        return match.group(1)
+
+    return start
