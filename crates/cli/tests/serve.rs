@@ -439,3 +439,19 @@ async fn shutdown_tells_clients_to_reconnect_elsewhere() {
     let status = timeout(serve.child.wait()).await.unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn a_plain_client_is_in_its_room_once_the_handshake_completes() {
+    let serve = Serve::start("api_key = \"k\"").await;
+    for i in 0..20 {
+        let mut ws = serve.plain("lobby").await;
+        // Published the moment the handshake is done: it must arrive.
+        let body = json!({"channel": "lobby", "data": {"i": i}}).to_string();
+        let (status, reply) = serve.api("publish", Some("k"), &body).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            recv(&mut ws).await,
+            Message::text(format!(r#"{{"i":{i}}}"#))
+        );
+    }
+}

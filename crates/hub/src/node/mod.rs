@@ -9,7 +9,7 @@
 //! ```
 //!
 //! A [`Node`] is shared (`Arc`) by every connection task and by the HTTP API. Each
-//! connection runs in one task ([`Node::serve_protocol`], [`Node::serve_plain`]) that owns
+//! connection runs in one task ([`Node::serve_protocol`], [`PlainSeat::serve`]) that owns
 //! its WebSocket and its [`Session`](crate::Session), and drains its bounded [`Outbox`].
 
 mod client;
@@ -30,7 +30,7 @@ pub use client::ConnectionInfo;
 pub use fanout::Fanout;
 pub use metrics::Metrics;
 pub use outbox::{Item, Outbox, OutboxLimits, Taken};
-pub use plain::{PlainAccess, PlainRoomError};
+pub use plain::{PlainAccess, PlainRoomError, PlainSeat};
 
 use crate::broker::{Broker, Control, MemoryBroker};
 use crate::channel::{ChannelName, Namespaces};

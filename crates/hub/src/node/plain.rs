@@ -47,6 +47,70 @@ pub struct PlainAccess {
     options: ChannelOptions,
 }
 
+/// A client's place in a plain room, taken before its WebSocket opens.
+pub struct PlainSeat {
+    node: Arc<Node>,
+    channel: ChannelName,
+    client: ClientInfo,
+    access: PlainAccess,
+    outbox: Arc<Outbox>,
+    /// Still to be left: cleared once the connection has left the room itself.
+    seated: bool,
+}
+
+impl std::fmt::Debug for PlainSeat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlainSeat")
+            .field("channel", &self.channel)
+            .field("client", &self.client.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PlainSeat {
+    /// Serves the connection until it closes, then leaves the room.
+    pub async fn serve<S>(mut self, ws: WebSocket<S>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let node = Arc::clone(&self.node);
+        let mut pump = Pump::new(
+            ws,
+            Arc::clone(&self.outbox),
+            Traffic::new(Arc::clone(&node)),
+        );
+        let (code, reason) = node
+            .run_plain(&mut pump, &self.channel, &self.client, self.access)
+            .await;
+        if let Some(code) = code {
+            pump.close(code, &reason).await;
+        }
+        node.unseat_plain(&self).await;
+        self.seated = false;
+    }
+}
+
+impl Drop for PlainSeat {
+    fn drop(&mut self) {
+        if !self.seated {
+            return;
+        }
+        // Never served (the upgrade failed) or cancelled: leave in the background, since
+        // leaving awaits the engine.
+        let seat = PlainSeat {
+            node: Arc::clone(&self.node),
+            channel: self.channel.clone(),
+            client: self.client.clone(),
+            access: self.access,
+            outbox: Arc::clone(&self.outbox),
+            seated: false,
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { seat.node.unseat_plain(&seat).await });
+        }
+    }
+}
+
 struct Room;
 
 impl Render for Room {
@@ -78,41 +142,47 @@ impl Node {
         })
     }
 
-    /// Serves one plain-room connection until it closes.
-    pub async fn serve_plain<S>(
-        self: Arc<Self>,
-        ws: WebSocket<S>,
+    /// Joins a client to its room before its WebSocket opens, so that it receives every
+    /// publication from the moment the handshake completes; `None` if the engine cannot
+    /// take it now (the caller answers 503). Serve the connection with
+    /// [`PlainSeat::serve`]; a seat dropped unused (the upgrade failed) leaves the room.
+    pub async fn seat_plain(
+        self: &Arc<Self>,
         channel: ChannelName,
         credentials: Credentials,
         access: PlainAccess,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    ) -> Option<PlainSeat> {
         let client = ClientInfo {
             client_id: self.next_client_id(),
             user_id: credentials.user_id.clone(),
             info: credentials.info.clone(),
         };
         let outbox = Arc::new(Outbox::new(self.config.outbox));
+        if !self.join_plain(&channel, &client, access, &outbox).await {
+            return None;
+        }
         self.registry
             .insert(&client.client_id, &client.user_id, &outbox);
-        // Registered after shutdown began (its upgrade was in flight): told at once.
+        Metrics::add(&self.metrics.connections_plain, 1);
+        // Seated after shutdown began (its upgrade was in flight): told at once.
         if self.is_shutting_down() {
             outbox.disconnect(DisconnectCode::SHUTDOWN, "server shutting down");
         }
-        Metrics::add(&self.metrics.connections_plain, 1);
-        let mut pump = Pump::new(ws, Arc::clone(&outbox), Traffic::new(Arc::clone(&self)));
-        if self.join_plain(&channel, &client, access, &outbox).await {
-            let (code, reason) = self.run_plain(&mut pump, &channel, &client, access).await;
-            if let Some(code) = code {
-                pump.close(code, &reason).await;
-            }
-            self.leave_plain(&channel, &client, access, &outbox).await;
-        } else {
-            pump.close(CloseCode::TRY_AGAIN_LATER, "channel not available")
-                .await;
-        }
-        self.registry.remove(&client.client_id);
+        Some(PlainSeat {
+            node: Arc::clone(self),
+            channel,
+            client,
+            access,
+            outbox,
+            seated: true,
+        })
+    }
+
+    /// Leaves the room and forgets the connection.
+    async fn unseat_plain(&self, seat: &PlainSeat) {
+        self.leave_plain(&seat.channel, &seat.client, seat.access, &seat.outbox)
+            .await;
+        self.registry.remove(&seat.client.client_id);
         self.metrics
             .connections_plain
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

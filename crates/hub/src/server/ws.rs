@@ -115,11 +115,17 @@ pub(crate) async fn plain(
         Ok(permit) => permit,
         Err((status, message)) => return refuse(status, message),
     };
-    let node = state.node.clone();
-    crate::node::Metrics::add(&node.metrics().connections_accepted, 1);
+    // In the room before the 101, so nothing published once the client has it is missed.
+    let Some(seat) = state.node.seat_plain(channel, credentials, access).await else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "channel not available, retry later",
+        );
+    };
+    crate::node::Metrics::add(&state.node.metrics().connections_accepted, 1);
     ws.acceptor(&state.plain_acceptor)
         .on_upgrade(move |socket| async move {
-            node.serve_plain(socket, channel, credentials, access).await;
+            seat.serve(socket).await;
             drop(permit);
         })
 }
