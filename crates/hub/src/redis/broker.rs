@@ -49,7 +49,7 @@ impl Broker for RedisEngine {
             .arg(ttl.as_millis() as u64)
             .arg(meta_ttl.as_millis() as u64)
             .arg(new_epoch());
-        let (offset, epoch): (u64, String) = self.invoke_once(shard, invocation).await?;
+        let (offset, epoch): (u64, String) = self.invoke(shard, invocation, false).await?;
         // Delivered when it comes back over pub/sub, in Redis's order, like everyone
         // else's: delivering here as well would race with those.
         Ok(StreamPosition { offset, epoch })

@@ -63,7 +63,7 @@ impl RedisEngine {
                 .arg(&position.epoch),
             Read::Top(count) => invocation.arg("top").arg(count.max(1)).arg(""),
         };
-        let value: Value = self.invoke(shard, invocation).await?;
+        let value: Value = self.invoke(shard, invocation, true).await?;
         parse_stream_state(value).map_err(|what| {
             unavailable(format!(
                 "Redis {}: unexpected stream reply ({what})",

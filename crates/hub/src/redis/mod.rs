@@ -216,38 +216,25 @@ impl RedisEngine {
         ChannelKeys::new(&self.options.prefix, channel)
     }
 
-    /// Runs an idempotent script on `shard`, bounded by the timeout, once more if the
-    /// connection turned out to be dropped (the manager reconnects on that error, so the
-    /// first operation after a Redis restart would fail for nothing); records the shard's
-    /// health from the outcome.
+    /// Runs a script on `shard`, bounded by the timeout. An `idempotent` one runs once
+    /// more if the connection turned out to be dropped (the manager reconnects on that
+    /// error, so the first operation after a Redis restart would fail for nothing); one that
+    /// must not run twice (a publish) fails instead, since the dropped connection may have
+    /// lost the reply after Redis ran it. Records the shard's health from the outcome.
     async fn invoke<T: redis::FromRedisValue>(
         &self,
         shard: &Shard,
         invocation: redis::ScriptInvocation<'_>,
+        idempotent: bool,
     ) -> Result<T, EngineError> {
         let invocation = &invocation;
-        self.run(shard, true, |mut connection| async move {
+        self.run(shard, idempotent, |mut connection| async move {
             invocation.invoke_async::<T>(&mut connection).await
         })
         .await
     }
 
-    /// Runs a script that must not run twice (a publish): a dropped connection may have
-    /// lost the reply after Redis ran it, so it fails instead of retrying.
-    async fn invoke_once<T: redis::FromRedisValue>(
-        &self,
-        shard: &Shard,
-        invocation: redis::ScriptInvocation<'_>,
-    ) -> Result<T, EngineError> {
-        let invocation = &invocation;
-        self.run(shard, false, |mut connection| async move {
-            invocation.invoke_async::<T>(&mut connection).await
-        })
-        .await
-    }
-
-    /// Runs one command on a shard, as [`invoke`](Self::invoke) (`idempotent`) or
-    /// [`invoke_once`](Self::invoke_once) does a script.
+    /// Runs one command on a shard, as [`invoke`](Self::invoke) does a script.
     async fn command<T: redis::FromRedisValue>(
         &self,
         shard: &Shard,

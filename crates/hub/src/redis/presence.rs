@@ -31,7 +31,7 @@ impl RedisEngine {
             .arg(&client.client_id)
             .arg(info)
             .arg(self.options.presence_ttl.as_millis() as u64);
-        self.invoke::<i64>(self.shard(channel), invocation)
+        self.invoke::<i64>(self.shard(channel), invocation, true)
             .await
             .map(drop)
     }
@@ -91,7 +91,7 @@ impl Presence for RedisEngine {
         let keys = self.keys(channel);
         let mut invocation = self.scripts.presence_remove.key(&keys.presence);
         invocation.key(&keys.presence_expiry).arg(client_id);
-        self.invoke::<i64>(self.shard(channel), invocation)
+        self.invoke::<i64>(self.shard(channel), invocation, true)
             .await
             .map(drop)
     }
@@ -101,7 +101,7 @@ impl Presence for RedisEngine {
         let mut invocation = self.scripts.presence_list.key(&keys.presence);
         invocation.key(&keys.presence_expiry);
         let shard = self.shard(channel);
-        let entries: Vec<Vec<u8>> = self.invoke(shard, invocation).await?;
+        let entries: Vec<Vec<u8>> = self.invoke(shard, invocation, true).await?;
         let mut clients = entries
             .iter()
             .map(|json| serde_json::from_slice::<ClientInfo>(json))
