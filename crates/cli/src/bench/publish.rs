@@ -191,9 +191,13 @@ impl Publisher {
                 },
                 () = tokio::time::sleep_until(due.into()) => {}
             }
-            // Everything due by now goes out in one write (a late publisher catches up).
+            // Everything due by now goes out in one write (a late publisher catches up, but
+            // not past the end: what was due before it and not sent by then is not sent).
             let now = Instant::now();
-            while self.due(*seq) <= now && now < plan.end {
+            if now >= plan.end {
+                return Ok(());
+            }
+            while self.due(*seq) <= now {
                 ws.queue(Message::text(self.stamp(*seq, now)))
                     .map_err(|e| e.to_string())?;
                 if plan.measuring(now) {
