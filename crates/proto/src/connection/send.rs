@@ -78,10 +78,8 @@ impl Buf for Outgoing {
 
 /// Frame encoding and the queue of bytes not yet handed to the transport.
 pub(crate) struct Sender {
-    masks: bool,
-    entropy: Option<Box<dyn Entropy>>,
-    keys: [u8; 4 * KEY_BATCH],
-    next_key: usize,
+    /// Only clients mask; boxed so that a server connection does not carry the key batch.
+    masking: Option<Box<Masking>>,
     queue: VecDeque<Bytes>,
     /// Small frames coalesce here; frozen into `queue` when a large chunk follows or the bytes
     /// are taken.
@@ -92,7 +90,7 @@ pub(crate) struct Sender {
 impl std::fmt::Debug for Sender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sender")
-            .field("masks", &self.masks)
+            .field("masks", &self.masking.is_some())
             .field("queued", &self.queued)
             .finish_non_exhaustive()
     }
@@ -102,10 +100,13 @@ impl Sender {
     /// A sender; clients pass the entropy for masking keys (RFC 6455 5.3).
     pub(crate) fn new(entropy: Option<Box<dyn Entropy>>) -> Self {
         Self {
-            masks: entropy.is_some(),
-            entropy,
-            keys: [0; 4 * KEY_BATCH],
-            next_key: KEY_BATCH,
+            masking: entropy.map(|entropy| {
+                Box::new(Masking {
+                    entropy,
+                    keys: [0; 4 * KEY_BATCH],
+                    next_key: KEY_BATCH,
+                })
+            }),
             queue: VecDeque::new(),
             tail: BytesMut::new(),
             queued: 0,
@@ -120,11 +121,7 @@ impl Sender {
     /// Queues one frame.
     pub(crate) fn frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Payload<'_>) {
         let len = payload.as_slice().len();
-        let mask = if self.masks {
-            Some(self.next_mask())
-        } else {
-            None
-        };
+        let mask = self.masking.as_mut().map(|masking| masking.next_mask());
         let header = FrameHeader {
             fin,
             rsv,
@@ -163,12 +160,19 @@ impl Sender {
         };
         Some(out)
     }
+}
 
+/// A client's masking keys (RFC 6455 5.3), drawn from its entropy source in batches.
+struct Masking {
+    entropy: Box<dyn Entropy>,
+    keys: [u8; 4 * KEY_BATCH],
+    next_key: usize,
+}
+
+impl Masking {
     fn next_mask(&mut self) -> [u8; 4] {
         if self.next_key == KEY_BATCH {
-            if let Some(entropy) = &mut self.entropy {
-                entropy.fill(&mut self.keys);
-            }
+            self.entropy.fill(&mut self.keys);
             self.next_key = 0;
         }
         let i = self.next_key * 4;
