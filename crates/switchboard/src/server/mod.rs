@@ -164,8 +164,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: FnOnce(&UpgradeRequest) -> std::result::Result<Accept, Rejection>,
 {
-    let handshake = handshake(io, config, decide);
-    tokio::time::timeout(config.handshake_timeout, handshake)
+    // The handshake's state (the head as it arrives, the parsed request, the response, the
+    // timer) is over a kilobyte and dead once the connection is open. Boxed, it is freed then;
+    // inline, it would stay in the caller's future (and so in every connection's task) for as
+    // long as the connection lives.
+    let handshake = tokio::time::timeout(config.handshake_timeout, handshake(io, config, decide));
+    Box::pin(handshake)
         .await
         .map_err(|_| Error::Timeout("WebSocket handshake"))?
 }
