@@ -69,6 +69,7 @@ pub mod client;
 mod config;
 mod entropy;
 mod error;
+mod read_buffer;
 pub mod reconnect;
 pub mod server;
 mod split;

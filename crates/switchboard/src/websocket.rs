@@ -19,6 +19,7 @@ use tokio::time::Sleep;
 
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result};
+use crate::read_buffer;
 use crate::split::{ReadHalf, WriteHalf};
 
 /// The first read reserves this much; reads grow (doubling) while the transport fills them.
@@ -217,6 +218,9 @@ pub(crate) struct Inner<S> {
     writing: Outgoing,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
+    /// The size of the allocation behind the connection's read buffer; 0 while the connection
+    /// is quiet and holds none (see [`read_buffer`]).
+    read_alloc: usize,
     read_size: usize,
     max_read_size: usize,
     write_buffer_size: usize,
@@ -229,17 +233,29 @@ pub(crate) struct Inner<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     pub(crate) fn new(
         io: S,
-        conn: Connection,
+        mut conn: Connection,
         config: &WebSocketConfig,
         subprotocol: Option<String>,
     ) -> Self {
+        let read_size = MIN_READ_SIZE.min(config.max_read_size.max(1));
+        // The buffer the handshake read into is of unknown size (the request head is at its
+        // front). Bytes that followed the head and are still undecoded move to a buffer of
+        // ours; with none, the connection holds no read buffer until bytes arrive.
+        let leftover = std::mem::take(conn.read_buffer());
+        let mut read_alloc = 0;
+        if !leftover.is_empty() {
+            let buf = conn.read_buffer();
+            read_buffer::reserve(buf, &mut read_alloc, leftover.len() + read_size);
+            buf.extend_from_slice(&leftover);
+        }
         Self {
             io,
             conn,
             writing: Outgoing::default(),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             timer_at: None,
-            read_size: MIN_READ_SIZE.min(config.max_read_size.max(1)),
+            read_alloc,
+            read_size,
             max_read_size: config.max_read_size.max(1),
             write_buffer_size: config.write_buffer_size,
             transport_closed: false,
@@ -431,19 +447,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 self.writing.advance(n);
             }
+            // Written: free the chunk list now rather than when the next batch replaces it.
+            self.writing = Outgoing::default();
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
     /// Reads once into the connection's buffer.
+    ///
+    /// A connection holds a read buffer only while it is busy: when the read finds nothing
+    /// and no bytes wait to be decoded, the buffer goes back to the thread's pool, and the
+    /// next read takes one from there (see [`read_buffer`]).
     fn poll_read_in(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let buf = self.conn.read_buffer();
-        buf.reserve(self.read_size);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            buf
-        ))?;
+        if self.read_alloc == 0 && buf.is_empty() {
+            (*buf, self.read_alloc) = read_buffer::take();
+        }
+        read_buffer::reserve(buf, &mut self.read_alloc, self.read_size);
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, buf);
+        if read.is_pending() && buf.is_empty() {
+            let alloc = std::mem::take(&mut self.read_alloc);
+            read_buffer::give(std::mem::take(buf), alloc);
+        }
+        let n = ready!(read)?;
         if n >= self.read_size {
             self.read_size = (self.read_size * 2).min(self.max_read_size);
         }

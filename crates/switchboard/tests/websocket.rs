@@ -239,6 +239,50 @@ async fn keepalive_measures_rtt_with_a_live_peer() {
 }
 
 #[tokio::test]
+async fn a_quiet_connection_holds_no_read_buffer() {
+    let (mut client, mut server) = pair(&config());
+    // Waiting for the first message takes no buffer.
+    assert!(poll_then_drop(server.recv(), 1).await.is_none());
+    assert_eq!(server.connection().read_buffer_capacity(), 0);
+
+    for text in ["hello", "again"] {
+        client.send(text).await.unwrap();
+        assert_eq!(server.recv().await.unwrap().unwrap(), Message::text(text));
+        server.send(text).await.unwrap();
+        // Handled and answered, nothing more to read: the buffer the message came in (4 KiB,
+        // of which 11 bytes were used) is given back.
+        assert!(poll_then_drop(server.recv(), 1).await.is_none());
+        assert_eq!(server.connection().read_buffer_capacity(), 0);
+        assert_eq!(client.recv().await.unwrap().unwrap(), Message::text(text));
+    }
+}
+
+#[tokio::test]
+async fn a_quiet_connection_keeps_the_bytes_of_an_unfinished_frame() {
+    let (mut raw, server_io) = duplex(1024);
+    let now = tokio::time::Instant::now().into_std();
+    let conn = Connection::server(Config::default(), now);
+    let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+    let key = [1, 2, 3, 4];
+    let mut frame = vec![0x81, 0x85];
+    frame.extend(key);
+    frame.extend(b"hello".iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+    // The header and two bytes of payload: the connection waits with them buffered.
+    tokio::io::AsyncWriteExt::write_all(&mut raw, &frame[..8])
+        .await
+        .unwrap();
+    assert!(poll_then_drop(server.recv(), 1).await.is_none());
+    assert!(server.connection().read_buffer_capacity() >= 2);
+    tokio::io::AsyncWriteExt::write_all(&mut raw, &frame[8..])
+        .await
+        .unwrap();
+    assert_eq!(
+        server.recv().await.unwrap().unwrap(),
+        Message::text("hello")
+    );
+}
+
+#[tokio::test]
 async fn split_halves_work_from_different_tasks() {
     let (client, mut server) = pair(&config());
     let (mut read, mut write) = client.split();

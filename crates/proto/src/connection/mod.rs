@@ -178,6 +178,13 @@ impl Connection {
         self.sender.queued()
     }
 
+    /// The capacity of the [read buffer](Self::read_buffer): the bytes it holds plus the room
+    /// after them. The tokio layer empties it of its allocation while the connection is quiet,
+    /// so that an idle connection costs no read buffer.
+    pub fn read_buffer_capacity(&self) -> usize {
+        self.receiver.buf.capacity()
+    }
+
     /// The error that failed the connection, if one did.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()

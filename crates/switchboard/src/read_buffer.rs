@@ -1,0 +1,179 @@
+//! Read buffers that only busy connections hold.
+//!
+//! Most connections of a server are quiet most of the time, and a read buffer that waits for
+//! bytes that do not come is the largest thing an idle connection would hold. So a connection
+//! holds one only while bytes are arriving or wait to be decoded: when a read finds nothing to
+//! read and nothing is left undecoded, the buffer goes back to a small pool of the current
+//! thread ([`give`]), and the next read that needs one, on this connection or another, takes it
+//! from there ([`take`]). A busy connection takes back the buffer it gave up a moment before,
+//! so it does not allocate per message; an idle one holds no buffer at all.
+//!
+//! The pool knows the size of every buffer in it, so that it can bound itself: buffers only
+//! grow through [`reserve`], which allocates them itself instead of letting `BytesMut` grow
+//! (a `BytesMut` does not tell how large the allocation behind it is, and after a 16 MiB frame
+//! an empty buffer may still hold 16 MiB).
+
+use std::cell::RefCell;
+
+use bytes::BytesMut;
+
+/// Buffers kept per thread. A thread polls one connection at a time, and a connection gives
+/// its buffer back before the next one takes one, so a busy thread needs one or two.
+const POOL_BUFFERS: usize = 4;
+
+/// Bytes kept per thread, at most: room for a few buffers of the largest default read (64 KiB)
+/// with a partial frame in front. Larger buffers, and buffers that do not fit, are freed.
+const POOL_BYTES: usize = 256 << 10;
+
+struct Pool {
+    /// Empty buffers and the sizes of their allocations.
+    buffers: Vec<(BytesMut, usize)>,
+    bytes: usize,
+}
+
+thread_local! {
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool {
+            buffers: Vec::new(),
+            bytes: 0,
+        })
+    };
+}
+
+/// An empty buffer from this thread's pool and the size of its allocation, or `(empty, 0)`.
+pub(crate) fn take() -> (BytesMut, usize) {
+    POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let (buf, alloc) = pool.buffers.pop()?;
+        pool.bytes -= alloc;
+        Some((buf, alloc))
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_default()
+}
+
+/// Gives an empty buffer with an `alloc`-byte allocation back to this thread's pool; frees it
+/// if the pool is full.
+pub(crate) fn give(buf: BytesMut, alloc: usize) {
+    debug_assert!(buf.is_empty());
+    if alloc == 0 {
+        return;
+    }
+    // If the thread is exiting, the buffer is simply freed.
+    let _ = POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.buffers.len() < POOL_BUFFERS && pool.bytes + alloc <= POOL_BYTES {
+            pool.bytes += alloc;
+            pool.buffers.push((buf, alloc));
+        }
+    });
+}
+
+/// Makes room for at least `want` more bytes in `buf`, whose allocation is `*alloc` bytes,
+/// keeping `*alloc` exact.
+///
+/// The allocation is reused when the bytes handed out of it (received messages are slices of
+/// the read buffer) have been dropped; otherwise a new one is made, of the same size, or of
+/// twice the size when a frame that does not fit is accumulating (so that a large frame costs
+/// amortized linear copying, as `BytesMut`'s own growth would).
+pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
+    if buf.capacity() - buf.len() >= want || buf.try_reclaim(want) {
+        return;
+    }
+    let needed = buf.len().saturating_add(want);
+    let size = if needed > *alloc {
+        needed.max(alloc.saturating_mul(2))
+    } else {
+        *alloc
+    };
+    let mut grown = BytesMut::with_capacity(size);
+    grown.extend_from_slice(buf);
+    *buf = grown;
+    *alloc = size;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Empties this thread's pool, so that each test starts from nothing.
+    fn drain() {
+        while take().1 != 0 {}
+    }
+
+    #[test]
+    fn a_buffer_given_back_is_taken_again() {
+        drain();
+        let (mut buf, mut alloc) = take();
+        assert_eq!((buf.capacity(), alloc), (0, 0));
+        reserve(&mut buf, &mut alloc, 4096);
+        assert_eq!(alloc, 4096);
+        let ptr = buf.as_ptr();
+        give(buf, alloc);
+        let (buf, alloc) = take();
+        assert_eq!((buf.as_ptr(), alloc), (ptr, 4096));
+        assert_eq!(take().1, 0);
+    }
+
+    #[test]
+    fn reserve_reuses_the_allocation_once_messages_are_dropped() {
+        let (mut buf, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut buf, &mut alloc, 4096);
+        let ptr = buf.as_ptr();
+        buf.extend_from_slice(&[1; 100]);
+        let message = buf.split_to(100).freeze();
+        // A received message still shares the allocation: room is made in a new one.
+        reserve(&mut buf, &mut alloc, 4096);
+        assert_ne!(buf.as_ptr(), ptr);
+        assert_eq!(alloc, 4096);
+        drop(message);
+        // Dropped: the new allocation is reused from its start.
+        buf.extend_from_slice(&[2; 100]);
+        let ptr = buf.as_ptr();
+        drop(buf.split_to(100));
+        reserve(&mut buf, &mut alloc, 4096);
+        assert_eq!(buf.as_ptr(), ptr);
+        assert_eq!(alloc, 4096);
+    }
+
+    #[test]
+    fn a_growing_frame_doubles_the_allocation_and_keeps_its_bytes() {
+        let (mut buf, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut buf, &mut alloc, 4096);
+        let mut sizes = vec![alloc];
+        for i in 0..6u8 {
+            let room = buf.capacity() - buf.len();
+            buf.extend_from_slice(&vec![i; room]);
+            reserve(&mut buf, &mut alloc, 4096);
+            assert!(buf.capacity() - buf.len() >= 4096);
+            sizes.push(alloc);
+        }
+        assert_eq!(sizes, [4096, 8192, 16384, 32768, 65536, 131072, 262144]);
+        assert_eq!(&buf[..4096], &[0; 4096][..]);
+        assert_eq!(buf[buf.len() - 1], 5);
+    }
+
+    #[test]
+    fn the_pool_is_bounded() {
+        drain();
+        for _ in 0..POOL_BUFFERS + 2 {
+            let (mut buf, mut alloc) = (BytesMut::new(), 0);
+            reserve(&mut buf, &mut alloc, 1024);
+            give(buf, alloc);
+        }
+        let (mut big, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut big, &mut alloc, POOL_BYTES + 1);
+        give(big, alloc);
+        let mut taken = 0;
+        while take().1 != 0 {
+            taken += 1;
+        }
+        assert_eq!(taken, POOL_BUFFERS);
+
+        let (mut big, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut big, &mut alloc, POOL_BYTES + 1);
+        give(big, alloc);
+        assert_eq!(take().1, 0, "a buffer over the byte bound is freed");
+    }
+}
