@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use switchboard::proto::handshake::Accept;
 use switchboard::server::tls::{self, TlsAcceptor};
@@ -83,14 +84,16 @@ async fn run(args: Args) -> ExitCode {
     }
     config.protocol.limits.max_message_size = args.max_message_size;
     config.protocol.limits.max_frame_size = args.max_message_size;
+    // Shared by every connection, rather than a copy in each connection's task.
+    let config = Arc::new(config);
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     println!("switchboard echo: listening on {}", ws_url(scheme, local));
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let (config, tls) = (config.clone(), tls.clone());
-                    tokio::spawn(async move { serve(stream, peer, config, tls).await });
+                    let (config, tls) = (Arc::clone(&config), tls.clone());
+                    tokio::spawn(serve(stream, peer, config, tls));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -127,19 +130,31 @@ async fn raw_tcp(listener: TcpListener) -> ExitCode {
     }
 }
 
+/// One connection's task. Its future is the connection's memory while it is idle, so it holds
+/// only what a plain connection needs: the TLS path, whose stream alone is over a kilobyte, is
+/// boxed, and only TLS connections allocate it.
 async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    config: WebSocketConfig,
+    config: Arc<WebSocketConfig>,
     tls: Option<TlsAcceptor>,
 ) {
     tune(&stream);
-    let Some(tls) = tls else {
-        return echo(stream, peer, &config).await;
-    };
+    match tls {
+        None => echo(stream, peer, &config).await,
+        Some(tls) => Box::pin(serve_tls(stream, peer, &config, &tls)).await,
+    }
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    config: &WebSocketConfig,
+    tls: &TlsAcceptor,
+) {
     // The TLS handshake gets the same bound as the WebSocket one.
-    match tls::accept(&tls, stream, config.handshake_timeout).await {
-        Ok(stream) => echo(stream, peer, &config).await,
+    match tls::accept(tls, stream, config.handshake_timeout).await {
+        Ok(stream) => echo(stream, peer, config).await,
         Err(e) => debug!(%peer, "{e}"),
     }
 }
