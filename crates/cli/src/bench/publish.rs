@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use super::dial::Target;
 use super::echo::CountedWs;
+use super::fanout::DRAIN;
 use super::Plan;
 
 /// How long one API request (write, then the whole answer) may take.
@@ -30,7 +31,8 @@ const MAX_ANSWER: usize = 1 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Via {
     /// A plain-room WebSocket connection to the channel; the hub sends each message back to
-    /// it too, and those copies are read and ignored.
+    /// it too, and those copies are read and ignored, except that after the window the
+    /// connection stays open until the last one is back.
     Ws,
     /// `POST /api/publish` with `Authorization: apikey KEY`, one request at a time on a
     /// keep-alive connection.
@@ -141,7 +143,11 @@ impl Publisher {
         let mut seq = 0;
         let result = match link {
             Link::Ws(mut ws) => {
-                let result = self.ws(&mut ws, &plan, &mut seq, &mut published).await;
+                let mut result = self.ws(&mut ws, &plan, &mut seq, &mut published).await;
+                self.last.send_replace(Some(seq));
+                if result.is_ok() && seq > 0 {
+                    result = settle(&mut ws, seq - 1, plan.end + DRAIN).await;
+                }
                 let closing = ws.close(CloseCode::NORMAL_CLOSURE, "");
                 let _ = tokio::time::timeout(Duration::from_secs(1), closing).await;
                 result
@@ -244,6 +250,31 @@ impl Publisher {
                     published.error = Some(format!("publish answered {status}: {answer}"));
                 }
             }
+        }
+    }
+}
+
+/// Waits, reading, until the hub sends back publication `last` (it sends every one back to
+/// its publisher, in order), or `until`. Closing before the hub has read everything could
+/// lose the last publications: a socket closed with unread data resets the connection.
+async fn settle(ws: &mut CountedWs, last: u64, until: Instant) -> Result<(), String> {
+    let deadline = tokio::time::sleep_until(until.into());
+    tokio::pin!(deadline);
+    loop {
+        let received = tokio::select! {
+            () = &mut deadline => return Ok(()),
+            received = ws.recv() => received,
+        };
+        match received {
+            Some(Ok(Message::Close(frame))) => return Err(closed(frame.as_ref())),
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
+                if Stamp::decode(message.as_bytes()).is_some_and(|stamp| stamp.seq >= last) {
+                    return Ok(());
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("connection failed: {e}")),
+            None => return Err("the server closed the connection".into()),
         }
     }
 }
