@@ -3,7 +3,9 @@
 # `switchboard bench --fanout` load against `switchboard serve` on its in-memory engine, then
 # against NODES nodes sharing one redis-server (subscribers spread over the nodes, publishers
 # on the first), alternating the two setups for REPS repetitions so a shared machine's drift
-# falls on both. Everything listens on 127.0.0.1; every process started here is ended here.
+# falls on both. The servers (every node, and Redis) run on CPU 0, the load generator on CPU 1,
+# as in scripts/bench-suite.sh. Everything listens on 127.0.0.1; every process started here is
+# ended here.
 #
 # Usage: scripts/bench-hub.sh
 # Environment: SUBSCRIBERS (10000), CHANNELS (1), RATE (publications/s per channel, 100),
@@ -40,7 +42,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # $pid.
 start_node() {
   local config=$1 log="$tmp/node-$RANDOM.out"
-  "$bin" serve --listen 127.0.0.1:0 --config "$config" >"$log" 2>"$log.err" &
+  taskset -c 0 "$bin" serve --listen 127.0.0.1:0 --config "$config" >"$log" 2>"$log.err" &
   pid=$!
   pids+=("$pid")
   url=""
@@ -77,7 +79,7 @@ run() { # $1: setup name, $2: rep
     redis)
       local port; port=$(free_port)
       mkdir -p "$tmp/redis-$2"
-      redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+      taskset -c 0 redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
         --dir "$tmp/redis-$2" >/dev/null 2>&1 &
       redis_pid=$!; pids+=("$redis_pid")
       for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -90,7 +92,7 @@ redis = [\"redis://127.0.0.1:$port/\"]"
   local pid_args=()
   for pid in "${server_pids[@]}" $redis_pid; do pid_args+=(--server-pid "$pid"); done
   say "$1, repetition $2: ${urls[*]}"
-  SWITCHBOARD_API_KEY=bench "$bin" bench --fanout "${urls[@]}" --subscribers "$SUBSCRIBERS" \
+  SWITCHBOARD_API_KEY=bench taskset -c 1 "$bin" bench --fanout "${urls[@]}" --subscribers "$SUBSCRIBERS" \
     --channels "$CHANNELS" --rate "$RATE" -s "$SIZE" -d "${DURATION}s" --warmup "${WARMUP}s" \
     --publish-via "$PUBLISH_VIA" "${pid_args[@]}" --json -q >"$out/$1-$2.json" \
     || say "$1, repetition $2: bench exited $?"
