@@ -33,16 +33,17 @@ use switchboard_hub::ChannelName;
 /// docs/benchmarks.md.
 const FLUSH_BYTES: usize = 48 << 20;
 
-/// A task stand-in: waking sets a flag in an allocation of its own.
+/// A task stand-in: waking sets a flag in an allocation of its own, with a read-modify-write
+/// as tokio does on a task's state word (which, unlike a plain store, waits for the line).
 struct Task(AtomicBool);
 
 impl Wake for Task {
     fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.swap(true, Ordering::AcqRel);
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Relaxed);
+        self.0.swap(true, Ordering::AcqRel);
     }
 }
 

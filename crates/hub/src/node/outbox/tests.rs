@@ -133,3 +133,45 @@ fn a_push_wakes_the_waiting_task() {
     outbox.push(&delivery(2, 1));
     assert_eq!(count.0.load(Ordering::SeqCst), 1);
 }
+
+/// Deliveries held inline, in the spilled queue, and disconnects between them come out in the
+/// order they went in, batch after batch (the spilled queue is reused).
+#[test]
+fn order_holds_across_inline_and_spilled_items() {
+    let outbox = Outbox::new(OutboxLimits::default());
+    let mut next = 1;
+    for (deliveries, disconnect_after) in
+        [(1, None), (2, None), (3, None), (5, Some(1)), (2, Some(0))]
+    {
+        let mut expected = Vec::new();
+        for i in 0..deliveries {
+            assert!(outbox.push(&delivery(next, 1)));
+            expected.push(Some(next));
+            next += 1;
+            if disconnect_after == Some(i) {
+                outbox.disconnect(DisconnectCode::SHUTDOWN, "bye");
+                expected.push(None);
+            }
+        }
+        let Poll::Ready((Taken::Items, items)) = take(&outbox) else {
+            panic!("nothing taken")
+        };
+        let got: Vec<Option<u64>> = items
+            .iter()
+            .map(|item| match item {
+                Item::Delivery(d) => d.position().map(|p| p.offset),
+                Item::Disconnect { .. } => None,
+            })
+            .collect();
+        assert_eq!(got, expected, "{deliveries} deliveries");
+        assert!(take(&outbox).is_pending());
+    }
+}
+
+/// What a push touches (lock, queue state, limits, waker) is one cache line.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_outbox_is_one_cache_line() {
+    assert_eq!(std::mem::size_of::<Outbox>(), 64);
+    assert_eq!(std::mem::align_of::<Outbox>(), 64);
+}
