@@ -38,10 +38,30 @@ use limits::ConnectionLimits;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Remote(pub(crate) SocketAddr);
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+/// The plain listener, with Nagle's algorithm off on every connection (as the TLS listener
+/// does): a delivery is a small message that must leave now, not wait for the next one.
+pub(crate) struct PlainListener(TcpListener);
+
+impl axum::serve::Listener for PlainListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        // Refused only on a socket that is already closing; the connection then ends anyway.
+        let _ = tcp.set_nodelay(true);
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, PlainListener>>
     for Remote
 {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, PlainListener>) -> Self {
         Self(*stream.remote_addr())
     }
 }
@@ -213,6 +233,7 @@ impl Server {
         } = self;
         match listener {
             Bound::Plain(listener) => {
+                let listener = PlainListener(listener);
                 serve(listener, router, node, shutdown_timeout, shutdown).await
             }
             Bound::Tls(listener) => serve(listener, router, node, shutdown_timeout, shutdown).await,
