@@ -14,10 +14,6 @@ use crate::protocol::DisconnectCode;
 /// shard's read lock; with 64 of them, busy channels rarely contend.
 const SHARDS: usize = 64;
 
-/// Outboxes brought into cache at once before pushing to them: enough misses in flight to
-/// cover memory latency, few enough to stay in L1.
-const TOUCH_AHEAD: usize = 16;
-
 type Shard = RwLock<HashMap<ChannelName, Vec<Arc<Outbox>>>>;
 
 /// Channel → the outboxes of this node's subscribers.
@@ -100,13 +96,7 @@ impl Fanout {
         let Some(subscribers) = shard.get(delivery.channel()) else {
             return 0;
         };
-        let mut taken = 0;
-        for batch in subscribers.chunks(TOUCH_AHEAD) {
-            // Bring the batch's outboxes into cache together (see `Outbox::touch`); the
-            // result means nothing, and `black_box` keeps the reads from being dropped.
-            std::hint::black_box(batch.iter().filter(|s| s.touch()).count());
-            taken += batch.iter().filter(|s| s.push(&delivery)).count();
-        }
+        let taken = subscribers.iter().filter(|s| s.push(&delivery)).count();
         drop(shard);
         self.delivered.fetch_add(taken as u64, Ordering::Relaxed);
         taken

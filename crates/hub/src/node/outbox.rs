@@ -59,66 +59,26 @@ pub enum Taken {
     Overflowed,
 }
 
-/// Deliveries an outbox holds in its own state before it needs a queue of its own. A client
-/// that keeps up has one or two waiting when its task runs: they cost no memory touch
-/// beyond the outbox itself.
-const INLINE: usize = 2;
-
-/// Everything [`Outbox::push`] reads and writes, sized so that with its lock it fills one
-/// cache line (the outbox is aligned to one): pushing to a subscriber whose outbox is not in
-/// cache costs one miss, not one per field or per buffer.
+#[derive(Default)]
 struct State {
-    /// The first deliveries waiting, oldest first: `inline[..inline_len]`.
-    inline: [Option<Arc<Delivery>>; INLINE],
-    inline_len: u8,
-    /// Everything after them (a full `inline`, or a disconnect), oldest first. Allocated the
-    /// first time it is needed and kept. While it holds anything, new items go after it.
-    /// Boxed: a pointer fits the line where a `VecDeque`'s four words would not.
-    #[allow(clippy::box_collection)]
-    spill: Option<Box<VecDeque<Item>>>,
-    /// Frame bytes waiting (at most `max_bytes`).
-    bytes: u32,
-    /// The limits, copied here to be on the same line.
-    max_messages: u32,
-    max_bytes: u32,
+    queue: VecDeque<Item>,
+    bytes: usize,
     overflowed: bool,
     waker: Option<Waker>,
 }
 
-impl State {
-    fn spilled(&self) -> usize {
-        self.spill.as_ref().map_or(0, |spill| spill.len())
-    }
-
-    fn len(&self) -> usize {
-        usize::from(self.inline_len) + self.spilled()
-    }
-
-    fn enqueue(&mut self, item: Item) {
-        let slot = usize::from(self.inline_len);
-        if let Item::Delivery(delivery) = &item {
-            if slot < INLINE && self.spilled() == 0 {
-                self.inline[slot] = Some(Arc::clone(delivery));
-                self.inline_len += 1;
-                return;
-            }
-        }
-        self.spill.get_or_insert_default().push_back(item);
-    }
-}
-
 /// One connection's outbox: bounded, never making a publisher wait; a full one marks its
 /// client as too slow.
-#[repr(align(64))]
 pub struct Outbox {
     state: Mutex<State>,
+    limits: OutboxLimits,
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.lock();
         f.debug_struct("Outbox")
-            .field("queued", &state.len())
+            .field("queued", &state.queue.len())
             .field("bytes", &state.bytes)
             .field("overflowed", &state.overflowed)
             .finish()
@@ -126,34 +86,17 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// An empty outbox. Limits above `u32::MAX` count as `u32::MAX`.
+    /// An empty outbox.
     pub fn new(limits: OutboxLimits) -> Self {
-        let clamp = |limit: usize| u32::try_from(limit).unwrap_or(u32::MAX);
         Self {
-            state: Mutex::new(State {
-                inline: Default::default(),
-                inline_len: 0,
-                spill: None,
-                bytes: 0,
-                max_messages: clamp(limits.max_messages),
-                max_bytes: clamp(limits.max_bytes),
-                overflowed: false,
-                waker: None,
-            }),
+            state: Mutex::new(State::default()),
+            limits,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every critical section below leaves the state consistent before it could panic.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Reads the outbox's cache line without locking it, and nothing else. A publisher
-    /// touches a batch of outboxes this way before pushing to them: the loads have no fence
-    /// between them, so their cache misses overlap, where each push's lock would wait for
-    /// its own miss before the next one could start.
-    pub(crate) fn touch(&self) -> bool {
-        self.state.is_poisoned()
     }
 
     /// Leaves `delivery` for the connection. Returns `false` if the outbox has overflowed
@@ -165,18 +108,15 @@ impl Outbox {
             if state.overflowed {
                 return false;
             }
-            let bytes = (state.bytes as usize).saturating_add(size);
-            let accepted =
-                state.len() < state.max_messages as usize && bytes <= state.max_bytes as usize;
+            let accepted = state.queue.len() < self.limits.max_messages
+                && state.bytes + size <= self.limits.max_bytes;
             if accepted {
-                state.enqueue(Item::Delivery(Arc::clone(delivery)));
-                state.bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+                state.queue.push_back(Item::Delivery(Arc::clone(delivery)));
+                state.bytes += size;
             } else {
                 state.overflowed = true;
                 // What is queued will never be sent: free it now, not when the task runs.
-                state.inline = Default::default();
-                state.inline_len = 0;
-                state.spill = None;
+                state.queue = VecDeque::new();
                 state.bytes = 0;
             }
             (accepted, state.waker.take())
@@ -193,7 +133,7 @@ impl Outbox {
     pub fn disconnect(&self, code: DisconnectCode, reason: &str) {
         let waker = {
             let mut state = self.lock();
-            state.enqueue(Item::Disconnect {
+            state.queue.push_back(Item::Disconnect {
                 code,
                 reason: reason.to_owned(),
             });
@@ -212,7 +152,7 @@ impl Outbox {
         if state.overflowed {
             return Poll::Ready(Taken::Overflowed);
         }
-        if state.len() == 0 {
+        if state.queue.is_empty() {
             if !state
                 .waker
                 .as_ref()
@@ -222,24 +162,8 @@ impl Outbox {
             }
             return Poll::Pending;
         }
-        let inline_len = usize::from(std::mem::take(&mut state.inline_len));
-        if let Some(spill) = state.spill.as_deref_mut().filter(|spill| !spill.is_empty()) {
-            // Swapping keeps both queues' allocations alive: no allocation per batch. The
-            // inline deliveries, older, go in front.
-            std::mem::swap(spill, into);
-            for slot in state.inline[..inline_len].iter_mut().rev() {
-                if let Some(delivery) = slot.take() {
-                    into.push_front(Item::Delivery(delivery));
-                }
-            }
-        } else {
-            into.extend(
-                state.inline[..inline_len]
-                    .iter_mut()
-                    .filter_map(Option::take)
-                    .map(Item::Delivery),
-            );
-        }
+        // Swapping keeps both queues' allocations alive: no allocation per batch.
+        std::mem::swap(&mut state.queue, into);
         state.bytes = 0;
         Poll::Ready(Taken::Items)
     }
