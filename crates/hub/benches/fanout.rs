@@ -26,7 +26,7 @@ use bytes::Bytes;
 use criterion::{criterion_main, Criterion, SamplingMode, Throughput};
 use switchboard_hub::broker::Delivery;
 use switchboard_hub::history::{Payload, Publication};
-use switchboard_hub::node::{Fanout, Item, Outbox, OutboxLimits, Taken};
+use switchboard_hub::node::{Fanout, Item, Outbox, OutboxLimits, Receives, Taken};
 use switchboard_hub::ChannelName;
 
 /// Bytes written to flush the caches: more than the 32 MiB L3 of the machine in
@@ -82,7 +82,7 @@ fn setup(n: usize) -> Setup {
         .map(|_| {
             let state = vec![1u8; 2048];
             let outbox = Arc::new(Outbox::new(OutboxLimits::default()));
-            fanout.add(&channel, &outbox);
+            fanout.add(&channel, &outbox, Receives::Everything);
             let mut subscriber = Subscriber {
                 outbox,
                 batch: VecDeque::new(),

@@ -8,6 +8,7 @@ use std::time::Instant;
 use switchboard::{CloseCode, Message, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::fanout::Receives;
 use super::metrics::{Metrics, Traffic};
 use super::outbox::Outbox;
 use super::pump::{Event, Pump, Render};
@@ -333,7 +334,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         options: ChannelOptions,
     ) -> Result<ReplyResult, EngineError> {
         let node = Arc::clone(&self.node);
-        node.fanout.add(channel, &self.pump.outbox);
+        node.fanout
+            .add(channel, &self.pump.outbox, Receives::Everything);
         if let Err(error) = node.broker.subscribe(channel).await {
             self.drop_subscriber(channel).await;
             return Err(error);

@@ -14,7 +14,43 @@ use crate::protocol::DisconnectCode;
 /// shard's read lock; with 64 of them, busy channels rarely contend.
 const SHARDS: usize = 64;
 
-type Shard = RwLock<HashMap<ChannelName, Vec<Arc<Outbox>>>>;
+type Shard = RwLock<HashMap<ChannelName, Subscribers>>;
+
+/// What a subscriber wants delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receives {
+    /// Publications, joins and leaves: a protocol client.
+    Everything,
+    /// Publications only: a plain-room client, which has no way to show a join or a leave.
+    /// Not handing it the events matters: each join in a room of N is otherwise N pushes
+    /// that the connection then drops, and a crowd arriving or leaving at once could fill
+    /// outboxes until they overflow.
+    PublicationsOnly,
+}
+
+/// One channel's subscribers on this node.
+#[derive(Default)]
+struct Subscribers {
+    everything: Vec<Arc<Outbox>>,
+    publications_only: Vec<Arc<Outbox>>,
+}
+
+impl Subscribers {
+    fn list(&mut self, receives: Receives) -> &mut Vec<Arc<Outbox>> {
+        match receives {
+            Receives::Everything => &mut self.everything,
+            Receives::PublicationsOnly => &mut self.publications_only,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.everything.len() + self.publications_only.len()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<Outbox>> {
+        self.everything.iter().chain(&self.publications_only)
+    }
+}
 
 /// Channel → the outboxes of this node's subscribers.
 ///
@@ -55,13 +91,13 @@ impl Fanout {
     }
 
     /// Adds a subscriber; returns whether it is the channel's first on this node.
-    pub fn add(&self, channel: &ChannelName, outbox: &Arc<Outbox>) -> bool {
+    pub fn add(&self, channel: &ChannelName, outbox: &Arc<Outbox>, receives: Receives) -> bool {
         let mut shard = self
             .shard(channel)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let subscribers = shard.entry(channel.clone()).or_default();
-        subscribers.push(Arc::clone(outbox));
+        subscribers.list(receives).push(Arc::clone(outbox));
         subscribers.len() == 1
     }
 
@@ -75,19 +111,25 @@ impl Fanout {
         let Some(subscribers) = shard.get_mut(channel) else {
             return false;
         };
-        let Some(index) = subscribers.iter().position(|s| Arc::ptr_eq(s, outbox)) else {
-            return false;
-        };
-        subscribers.swap_remove(index);
-        if subscribers.is_empty() {
+        let mut found = false;
+        for receives in [Receives::Everything, Receives::PublicationsOnly] {
+            let list = subscribers.list(receives);
+            if let Some(index) = list.iter().position(|s| Arc::ptr_eq(s, outbox)) {
+                list.swap_remove(index);
+                found = true;
+                break;
+            }
+        }
+        if found && subscribers.len() == 0 {
             shard.remove(channel);
             return true;
         }
         false
     }
 
-    /// Hands `delivery` to every subscriber of its channel on this node; returns how many
-    /// took it (an overflowed outbox does not).
+    /// Hands `delivery` to every subscriber of its channel on this node that wants it (a
+    /// join or leave goes to protocol clients only); returns how many took it (an overflowed
+    /// outbox does not).
     pub fn deliver(&self, delivery: Arc<Delivery>) -> usize {
         let shard = self
             .shard(delivery.channel())
@@ -96,7 +138,12 @@ impl Fanout {
         let Some(subscribers) = shard.get(delivery.channel()) else {
             return 0;
         };
-        let taken = subscribers.iter().filter(|s| s.push(&delivery)).count();
+        let taken = if delivery.plain().is_some() {
+            subscribers.all().filter(|s| s.push(&delivery)).count()
+        } else {
+            let everything = subscribers.everything.iter();
+            everything.filter(|s| s.push(&delivery)).count()
+        };
         drop(shard);
         self.delivered.fetch_add(taken as u64, Ordering::Relaxed);
         taken
@@ -120,7 +167,7 @@ impl Fanout {
         let Some(subscribers) = shard.get(channel) else {
             return 0;
         };
-        for outbox in subscribers {
+        for outbox in subscribers.all() {
             outbox.disconnect(code, reason);
         }
         subscribers.len()
@@ -142,7 +189,7 @@ impl Fanout {
                 s.read()
                     .unwrap_or_else(PoisonError::into_inner)
                     .values()
-                    .map(Vec::len)
+                    .map(Subscribers::len)
                     .sum::<usize>()
             })
             .sum()
@@ -151,5 +198,64 @@ impl Fanout {
     /// Deliveries handed to outboxes since the start.
     pub fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::task::{Context, Poll, Waker};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::history::{Payload, Publication};
+    use crate::node::{Item, OutboxLimits};
+    use crate::presence::ClientInfo;
+    use crate::protocol::Push;
+
+    fn queued(outbox: &Outbox) -> usize {
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut items = VecDeque::<Item>::new();
+        match outbox.poll_take(&mut cx, &mut items) {
+            Poll::Ready(_) => items.len(),
+            Poll::Pending => 0,
+        }
+    }
+
+    #[test]
+    fn joins_and_leaves_reach_protocol_clients_only_publications_everyone() {
+        let channel = ChannelName::new("room").unwrap();
+        let fanout = Fanout::new();
+        let protocol = Arc::new(Outbox::new(OutboxLimits::default()));
+        let plain = Arc::new(Outbox::new(OutboxLimits::default()));
+        assert!(fanout.add(&channel, &protocol, Receives::Everything));
+        assert!(!fanout.add(&channel, &plain, Receives::PublicationsOnly));
+        assert_eq!(fanout.subscriptions(), 2);
+
+        let join = Push::Join {
+            channel: channel.clone(),
+            info: ClientInfo {
+                client_id: "c".into(),
+                user_id: String::new(),
+                info: None,
+            },
+        };
+        assert_eq!(
+            fanout.deliver(Arc::new(Delivery::event(channel.clone(), &join))),
+            1
+        );
+        let publication = Publication {
+            offset: 1,
+            data: Payload::Text(Bytes::from_static(b"hi")),
+            info: None,
+        };
+        let delivery = Delivery::publication(channel.clone(), &publication, "e");
+        assert_eq!(fanout.deliver(Arc::new(delivery)), 2);
+        assert_eq!((queued(&protocol), queued(&plain)), (2, 1));
+
+        assert!(!fanout.remove(&channel, &plain));
+        assert!(fanout.remove(&channel, &protocol), "the last one leaves");
+        assert!(!fanout.has_subscribers(&channel));
     }
 }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 pub use client::ConnectionInfo;
-pub use fanout::Fanout;
+pub use fanout::{Fanout, Receives};
 pub use metrics::Metrics;
 pub use outbox::{Item, Outbox, OutboxLimits, Taken};
 pub use plain::{PlainAccess, PlainRoomError, PlainSeat};

@@ -7,6 +7,7 @@ use std::time::Instant;
 use switchboard::{CloseCode, Message, WebSocket};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::fanout::Receives;
 use super::metrics::{Metrics, Traffic};
 use super::outbox::Outbox;
 use super::pump::{Event, Pump, Render};
@@ -195,7 +196,7 @@ impl Node {
         access: PlainAccess,
         outbox: &Arc<Outbox>,
     ) -> bool {
-        self.fanout.add(channel, outbox);
+        self.fanout.add(channel, outbox, Receives::PublicationsOnly);
         if let Err(error) = self.broker.subscribe(channel).await {
             tracing::warn!(%channel, %error, "broker subscribe failed");
             if self.fanout.remove(channel, outbox) {
