@@ -43,6 +43,16 @@ fn json(output: &Output) -> Value {
 }
 
 /// Checks an echo run's report: messages flowed, nothing broke, percentiles are ordered.
+/// Latency percentiles are positive and in order.
+fn assert_ordered_percentiles(latency: &Value, report: &Value) {
+    let p = |name: &str| latency[name].as_f64().unwrap();
+    assert!(p("p50_us") > 0.0, "{report:#}");
+    assert!(p("p50_us") <= p("p90_us"), "{report:#}");
+    assert!(p("p90_us") <= p("p99_us"), "{report:#}");
+    assert!(p("p99_us") <= p("p99_9_us"), "{report:#}");
+    assert!(p("p99_9_us") <= p("max_us"), "{report:#}");
+}
+
 fn assert_sane_load(report: &Value, connections: u64) {
     assert_eq!(report["mode"], "echo");
     assert_eq!(report["connect"]["opened"], connections, "{report:#}");
@@ -52,12 +62,7 @@ fn assert_sane_load(report: &Value, connections: u64) {
     assert!(load["messages_per_s"].as_f64().unwrap() > 0.0, "{report:#}");
     assert_eq!(load["errors"], 0, "{report:#}");
     let latency = &load["latency"];
-    let p = |name: &str| latency[name].as_f64().unwrap();
-    assert!(p("p50_us") > 0.0, "{report:#}");
-    assert!(p("p50_us") <= p("p90_us"), "{report:#}");
-    assert!(p("p90_us") <= p("p99_us"), "{report:#}");
-    assert!(p("p99_us") <= p("p99_9_us"), "{report:#}");
-    assert!(p("p99_9_us") <= p("max_us"), "{report:#}");
+    assert_ordered_percentiles(latency, report);
     assert_eq!(
         latency["samples"], load["messages"],
         "one latency sample per echo: {report:#}"
@@ -345,12 +350,7 @@ async fn fanout_mode_delivers_every_publication_in_order_to_every_subscriber() {
         assert_eq!(delivery["errors"], 0, "{report:#}");
         let latency = &delivery["latency"];
         assert_eq!(latency["samples"].as_u64(), Some(deliveries), "{report:#}");
-        let p = |name: &str| latency[name].as_f64().unwrap();
-        assert!(p("p50_us") > 0.0, "{report:#}");
-        assert!(p("p50_us") <= p("p90_us"), "{report:#}");
-        assert!(p("p90_us") <= p("p99_us"), "{report:#}");
-        assert!(p("p99_us") <= p("p99_9_us"), "{report:#}");
-        assert!(p("p99_9_us") <= p("max_us"), "{report:#}");
+        assert_ordered_percentiles(latency, &report);
         assert!(
             report["servers"][0]["cpu_s"].as_f64().is_some(),
             "{report:#}"

@@ -249,24 +249,13 @@ impl Report {
     }
 
     pub(crate) fn json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        super::report::to_json(self)
     }
 
     pub(crate) fn table(&self) -> String {
         let mut out = String::new();
-        let c = &self.connect;
         let _ = writeln!(out, "{}", self.title());
-        let _ = writeln!(
-            out,
-            "subscribers   {} opened, {} failed of {}, {:.0}/s over {:.2} s",
-            c.opened, c.failed, c.attempted, c.per_second, c.seconds
-        );
-        if let Some(latency) = &c.latency {
-            let _ = writeln!(out, "  open (µs)   {}", latency_row(latency));
-        }
-        if let Some(e) = &c.first_error {
-            let _ = writeln!(out, "  first error {e}");
-        }
+        self.connect.write_rows(&mut out, "subscribers");
         let p = &self.publish;
         let _ = writeln!(
             out,

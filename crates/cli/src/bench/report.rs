@@ -71,6 +71,26 @@ impl ConnectPhase {
         self.per_second = rate(self.opened, elapsed);
         self.latency = (self.opened > 0).then(|| Percentiles::of(&self.histogram));
     }
+
+    /// The table's rows for the opening phase; `what` names the connections.
+    pub(crate) fn write_rows(&self, out: &mut String, what: &str) {
+        let _ = writeln!(
+            out,
+            "{what:<13} {} opened, {} failed of {}, {:.0}/s over {:.2} s",
+            self.opened, self.failed, self.attempted, self.per_second, self.seconds
+        );
+        if let Some(latency) = &self.latency {
+            let _ = writeln!(out, "  open (µs)   {}", latency_row(latency));
+        }
+        if let Some(e) = &self.first_error {
+            let _ = writeln!(out, "  first error {e}");
+        }
+    }
+}
+
+/// A report as pretty JSON (`--json`).
+pub(crate) fn to_json(report: &impl Serialize) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 /// Idle mode: how many connections lasted.
@@ -294,24 +314,13 @@ impl Report {
     }
 
     pub(crate) fn json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        to_json(self)
     }
 
     pub(crate) fn table(&self) -> String {
         let mut out = String::new();
-        let c = &self.connect;
         let _ = writeln!(out, "{}", self.title());
-        let _ = writeln!(
-            out,
-            "connections   {} opened, {} failed of {}, {:.0}/s over {:.2} s",
-            c.opened, c.failed, c.attempted, c.per_second, c.seconds
-        );
-        if let Some(latency) = &c.latency {
-            let _ = writeln!(out, "  open (µs)   {}", latency_row(latency));
-        }
-        if let Some(e) = &c.first_error {
-            let _ = writeln!(out, "  first error {e}");
-        }
+        self.connect.write_rows(&mut out, "connections");
         if let Some(held) = &self.idle {
             let _ = writeln!(
                 out,
