@@ -167,10 +167,12 @@ where
         Ok(ws) => ws,
         Err(e) => return debug!(%peer, "handshake failed: {e}"),
     };
+    // `feed` queues each echo; `recv` writes them out in one go once it has returned every
+    // message that arrived together and waits for more.
     while let Some(received) = ws.recv().await {
         match received {
             Ok(message) if message.is_data() => {
-                if let Err(e) = ws.send(message).await {
+                if let Err(e) = ws.feed(message).await {
                     return debug!(%peer, "send failed: {e}");
                 }
             }

@@ -79,8 +79,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// # Cancel safety
     ///
     /// If dropped while waiting for buffer space, nothing was queued. If dropped after that,
-    /// the message is queued whole and goes out with the next write (any later `send`, `flush`,
-    /// `recv` or `close`); it is never sent in part or twice.
+    /// the message is queued whole and goes out with the next write (any later `send`, `feed`,
+    /// `flush` or `close`, or a `recv` that waits for input); it is never sent in part or
+    /// twice.
     pub async fn send(&mut self, message: impl Into<Message>) -> Result<()> {
         std::future::poll_fn(|cx| self.inner.poll_ready(cx)).await?;
         self.inner.start_send(message.into())?;
@@ -89,7 +90,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
 
     /// Queues a message without writing it, so several messages leave in one write; call
     /// [`flush`](Self::flush) after the batch. Fails only if the connection is closed.
+    ///
+    /// It does not wait for room: the caller bounds what it queues. [`feed`](Self::feed) is
+    /// the same with backpressure.
     pub fn queue(&mut self, message: impl Into<Message>) -> Result<()> {
+        self.inner.start_send(message.into())
+    }
+
+    /// Queues a message, first waiting while more than the configured `write_buffer_size` is
+    /// queued (backpressure), without flushing. Queued messages leave in one write with the
+    /// next [`flush`](Self::flush) or `send`, or when [`recv`](Self::recv) has returned every
+    /// received message and waits for input: a loop of `recv` and `feed` answers a burst of
+    /// messages with one write.
+    ///
+    /// # Cancel safety
+    ///
+    /// As [`send`](Self::send): if dropped while waiting for room, nothing was queued.
+    pub async fn feed(&mut self, message: impl Into<Message>) -> Result<()> {
+        std::future::poll_fn(|cx| self.inner.poll_ready(cx)).await?;
         self.inner.start_send(message.into())
     }
 
@@ -276,9 +294,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         loop {
             match self.conn.poll_event() {
                 Ok(Some(message)) => {
-                    // Let automatic pongs and close replies leave without waiting for a send.
-                    // A write error shows up on the next poll, as the read side sees it too.
-                    let _ = self.poll_write_out(cx);
+                    // A ping or a close frame queued its automatic answer: let it leave now,
+                    // not when the application next sends. A write error shows up on the next
+                    // poll, as the read side sees it too. Messages the application queued wait
+                    // until no received message is left to return (the write below, before
+                    // reading), so replies to a burst of messages leave in one write.
+                    if !message.is_data() {
+                        let _ = self.poll_write_out(cx);
+                    }
                     return Poll::Ready(Some(Ok(message)));
                 }
                 Ok(None) => {}

@@ -206,6 +206,106 @@ async fn backpressure_holds_sends_until_the_peer_reads() {
     assert_eq!(reader.await.unwrap(), sent + 1);
 }
 
+/// A transport that counts the writes made through it.
+struct CountWrites {
+    inner: DuplexStream,
+    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountWrites {
+    fn new(inner: DuplexStream) -> Self {
+        Self {
+            inner,
+            writes: Default::default(),
+        }
+    }
+}
+
+impl AsyncRead for CountWrites {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for CountWrites {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, data);
+        if poll.is_ready() {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        poll
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn answers_fed_to_a_burst_leave_in_one_write() {
+    let (a, b) = duplex(1 << 20);
+    let (a, b) = (CountWrites::new(a), CountWrites::new(b));
+    let server_writes = b.writes.clone();
+    let (mut client, mut server) = pair_with(a, b, &config());
+    for i in 0..16 {
+        client.queue(format!("m{i}")).unwrap();
+    }
+    client.flush().await.unwrap();
+    assert_eq!(
+        client
+            .get_ref()
+            .writes
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let echo = tokio::spawn(async move {
+        for _ in 0..16 {
+            let message = server.recv().await.unwrap().unwrap();
+            server.feed(message).await.unwrap();
+        }
+        // Nothing is left to return: this `recv` writes the 16 answers, then waits.
+        server.recv().await.unwrap().unwrap()
+    });
+    for i in 0..16 {
+        let got = client.recv().await.unwrap().unwrap();
+        assert_eq!(got, Message::text(format!("m{i}")));
+    }
+    client.send("done").await.unwrap();
+    assert_eq!(echo.await.unwrap(), Message::text("done"));
+    assert_eq!(server_writes.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn feed_waits_for_room_like_send() {
+    let config = config().write_buffer_size(16 << 10);
+    let (a, b) = duplex(8 << 10);
+    let (mut client, _server) = pair_with(a, b, &config);
+    let payload = Message::binary(vec![0u8; 4096]);
+    let mut fed = 0;
+    while tokio::time::timeout(Duration::from_secs(1), client.feed(payload.clone()))
+        .await
+        .is_ok()
+    {
+        fed += 1;
+        assert!(fed < 100, "feed never waited");
+    }
+    // Past the mark by at most one message and its header.
+    assert!(client.connection().buffered_amount() <= (16 << 10) + 4096 + 14);
+}
+
 #[tokio::test(start_paused = true)]
 async fn keepalive_detects_a_dead_peer() {
     let config = config().keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
