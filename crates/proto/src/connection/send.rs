@@ -27,17 +27,44 @@ const KEY_BATCH: usize = 16;
 /// It is a [`Buf`]: write [`chunks_vectored`](Buf::chunks_vectored) with a vectored write and
 /// [`advance`](Buf::advance) by what was written, until nothing
 /// [`remains`](Buf::remaining).
+///
+/// The first chunk is held inline: a batch of small frames, coalesced into one chunk, costs
+/// no allocation for the chunk list.
 #[derive(Debug, Default)]
 pub struct Outgoing {
-    chunks: VecDeque<Bytes>,
+    /// The chunk being written; empty only when nothing remains.
+    head: Bytes,
+    /// The chunks after `head`, in order.
+    rest: VecDeque<Bytes>,
     len: usize,
 }
 
 impl Outgoing {
     /// Appends another batch of wire bytes after these.
     pub fn append(&mut self, mut other: Outgoing) {
+        if self.len == 0 {
+            *self = other;
+            return;
+        }
         self.len += other.len;
-        self.chunks.append(&mut other.chunks);
+        if !other.head.is_empty() {
+            self.rest.push_back(other.head);
+        }
+        self.rest.append(&mut other.rest);
+    }
+
+    /// How many chunks a vectored write of everything would take.
+    pub fn chunk_count(&self) -> usize {
+        usize::from(!self.head.is_empty()) + self.rest.len()
+    }
+
+    fn from_chunks(mut chunks: VecDeque<Bytes>, len: usize) -> Self {
+        let head = chunks.pop_front().unwrap_or_default();
+        Self {
+            head,
+            rest: chunks,
+            len,
+        }
     }
 }
 
@@ -47,28 +74,28 @@ impl Buf for Outgoing {
     }
 
     fn chunk(&self) -> &[u8] {
-        self.chunks.front().map_or(&[], |c| c)
+        &self.head
     }
 
     fn advance(&mut self, mut cnt: usize) {
         assert!(cnt <= self.len, "advance past the end of Outgoing");
         self.len -= cnt;
         while cnt > 0 {
-            let Some(front) = self.chunks.front_mut() else {
-                break;
-            };
-            if cnt < front.len() {
-                front.advance(cnt);
-                break;
+            if cnt < self.head.len() {
+                self.head.advance(cnt);
+                return;
             }
-            cnt -= front.len();
-            self.chunks.pop_front();
+            cnt -= self.head.len();
+            self.head = self.rest.pop_front().unwrap_or_default();
         }
     }
 
     fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        let chunks = std::iter::once(&self.head)
+            .filter(|head| !head.is_empty())
+            .chain(&self.rest);
         let mut n = 0;
-        for (slot, chunk) in dst.iter_mut().zip(&self.chunks) {
+        for (slot, chunk) in dst.iter_mut().zip(chunks) {
             *slot = IoSlice::new(chunk);
             n += 1;
         }
@@ -151,14 +178,20 @@ impl Sender {
         if self.queued == 0 {
             return None;
         }
-        if !self.tail.is_empty() {
-            self.queue.push_back(self.tail.split().freeze());
+        let len = std::mem::replace(&mut self.queued, 0);
+        let tail = self.tail.split().freeze();
+        if self.queue.is_empty() {
+            // Only small frames: one chunk, and no chunk list to allocate.
+            return Some(Outgoing {
+                head: tail,
+                rest: VecDeque::new(),
+                len,
+            });
         }
-        let out = Outgoing {
-            chunks: std::mem::take(&mut self.queue),
-            len: std::mem::replace(&mut self.queued, 0),
-        };
-        Some(out)
+        if !tail.is_empty() {
+            self.queue.push_back(tail);
+        }
+        Some(Outgoing::from_chunks(std::mem::take(&mut self.queue), len))
     }
 }
 
@@ -224,7 +257,7 @@ mod tests {
             sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"hi"));
         }
         let out = sender.take().unwrap();
-        assert_eq!(out.chunks.len(), 1);
+        assert_eq!(out.chunk_count(), 1);
         assert_eq!(out.remaining(), 40);
         assert!(sender.take().is_none());
     }
@@ -236,10 +269,10 @@ mod tests {
         sender.frame(true, 0, OpCode::Binary, Payload::Shared(big.clone()));
         sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"after"));
         let out = sender.take().unwrap();
-        assert_eq!(out.chunks.len(), 3);
-        assert_eq!(out.chunks[1].as_ptr(), big.as_ptr());
+        assert_eq!(out.chunk_count(), 3);
         let mut slices = [IoSlice::new(&[]); 8];
         assert_eq!(out.chunks_vectored(&mut slices), 3);
+        assert_eq!(slices[1].as_ptr(), big.as_ptr());
         let wire = collect(out);
         assert_eq!(wire.len(), 4 + 4096 + 2 + 5);
         assert_eq!(&wire[..4], &[0x82, 126, 0x10, 0x00]);
@@ -263,6 +296,26 @@ mod tests {
         apply_mask(&mut first, [1, 2, 3, 4], 0);
         assert_eq!(&first, b"Hello");
         assert_eq!(&wire[13..17], &[5, 6, 7, 8]);
+    }
+
+    #[test]
+    fn appended_batches_keep_their_order() {
+        let mut sender = Sender::new(None);
+        let mut out = Outgoing::default();
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"one"));
+        out.append(sender.take().unwrap());
+        let big = Bytes::from(vec![9u8; 1500]);
+        sender.frame(true, 0, OpCode::Binary, Payload::Shared(big));
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"three"));
+        out.append(sender.take().unwrap());
+        assert_eq!(out.chunk_count(), 4);
+        assert_eq!(out.remaining(), 5 + 4 + 1500 + 7);
+        out.advance(5);
+        assert_eq!(out.chunk(), &[0x82, 126, 0x05, 0xdc]);
+        out.advance(1);
+        assert_eq!(out.chunk(), &[126, 0x05, 0xdc]);
+        let wire = collect(out);
+        assert_eq!(&wire[wire.len() - 7..], b"\x81\x05three");
     }
 
     #[test]
