@@ -458,7 +458,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             }
             while self.writing.has_remaining() {
                 let io = Pin::new(&mut self.io);
-                let n = if io.is_write_vectored() {
+                // One chunk (small frames coalesced) is a plain write: it spares the kernel
+                // copying in an iovec array.
+                let n = if io.is_write_vectored() && self.writing.chunk_count() > 1 {
                     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
                     let count = self.writing.chunks_vectored(&mut slices);
                     ready!(io.poll_write_vectored(cx, &slices[..count]))?
