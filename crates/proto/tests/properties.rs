@@ -120,6 +120,35 @@ proptest! {
         prop_assert_eq!(fast, slow);
     }
 
+    /// A text frame that arrives whole is checked in one step, one that arrives in pieces as
+    /// each piece comes: both must reach std's verdict on the bytes (RFC 6455 8.1).
+    #[test]
+    fn text_verdict_is_the_same_whole_or_in_pieces(
+        payload in prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..300),
+            any::<String>().prop_map(String::into_bytes),
+        ],
+        cut in 0usize..320,
+    ) {
+        let wire = from_client(true, OpCode::Text, &payload);
+        let valid = std::str::from_utf8(&payload).is_ok();
+        for pieces in [vec![&wire[..]], { let (a, b) = wire.split_at(cut.min(wire.len())); vec![a, b] }] {
+            let mut conn = server();
+            let mut got = Vec::new();
+            for piece in pieces {
+                conn.receive_bytes(Instant::now(), piece);
+                got.extend(events(&mut conn));
+            }
+            if valid {
+                prop_assert_eq!(&got, &[Message::text(String::from_utf8(payload.clone()).unwrap())]);
+                prop_assert_eq!(conn.poll_event(), Ok(None));
+            } else {
+                prop_assert!(got.is_empty());
+                prop_assert_eq!(close_code_sent(&drain(&mut conn)), Some(1007));
+            }
+        }
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic_either_role(
         wire in proptest::collection::vec(any::<u8>(), 0..600),

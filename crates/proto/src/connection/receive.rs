@@ -100,6 +100,11 @@ impl Receiver {
                     }
                     return Ok(Some(Received::Control(header.opcode, payload.freeze())));
                 }
+                if header.fin && header.rsv == 0 && self.message.is_none() {
+                    if let Some(received) = self.whole_message(&header, header_len, len)? {
+                        return Ok(Some(received));
+                    }
+                }
                 self.buf.advance(header_len);
                 self.start_frame(header, len, extension.as_deref_mut());
             }
@@ -110,6 +115,32 @@ impl Receiver {
                 return Ok(Some(received));
             }
         }
+    }
+
+    /// The common case, taken in one step: an uncompressed message in a single frame that is
+    /// already whole in the buffer. Returns `None` (consuming nothing) if the frame is not
+    /// whole yet; it then goes through the incremental path, which checks UTF-8 as it arrives.
+    fn whole_message(
+        &mut self,
+        header: &FrameHeader,
+        header_len: usize,
+        len: usize,
+    ) -> Result<Option<Received>, ProtocolError> {
+        if self.buf.len() - header_len < len {
+            return Ok(None);
+        }
+        self.buf.advance(header_len);
+        let mut payload = self.buf.split_to(len);
+        if let Some(key) = header.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        let payload = payload.freeze();
+        if header.opcode == OpCode::Binary {
+            return Ok(Some(Received::Binary(payload)));
+        }
+        // RFC 6455 8.1: a text message that is not valid UTF-8 fails the connection.
+        let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
+        Ok(Some(Received::Text(text)))
     }
 
     /// The frame rules that depend on the connection's state.
