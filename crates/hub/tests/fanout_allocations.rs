@@ -2,14 +2,9 @@
 //! every subscriber's outbox and taking it out again only moves a shared pointer through
 //! queues whose memory is kept from one publication to the next.
 //!
-//! Counted with a global allocator that counts the allocations made on the current thread,
-//! so the test harness's other threads do not interfere.
+//! Counted with dhat's heap usage testing, which counts every allocation of the process: so
+//! this file holds one test, and nothing else runs while it counts.
 
-// A counting global allocator is an `unsafe impl`.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -20,38 +15,11 @@ use switchboard_hub::history::{Payload, Publication};
 use switchboard_hub::node::{Fanout, Item, Outbox, OutboxLimits, Receives, Taken};
 use switchboard_hub::ChannelName;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed on to the system allocator unchanged; the counter is a
-// const-initialized thread-local, which allocates nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `alloc` is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `realloc` is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOC: dhat::Alloc = dhat::Alloc;
 
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
+fn allocations() -> u64 {
+    dhat::HeapStats::get().total_blocks
 }
 
 /// One subscriber's side: its outbox, and the queue its connection's task drains into.
@@ -75,7 +43,7 @@ impl Subscriber {
 
 /// Allocations made by `rounds` publications to `n` subscribers of one channel, once every
 /// queue has reached its working size.
-fn allocations_per_publication(n: usize, rounds: usize) -> usize {
+fn allocations_per_publication(n: usize, rounds: usize) -> u64 {
     let channel = ChannelName::new("news").expect("a valid channel name");
     let fanout = Fanout::new();
     let mut subscribers: Vec<Subscriber> = (0..n)
@@ -100,6 +68,7 @@ fn allocations_per_publication(n: usize, rounds: usize) -> usize {
             "epoch",
         ))
     };
+    let before_warm_up = allocations();
     // Two publications to warm up: an outbox and its connection's queue swap places on each
     // take, so both have grown once the second one is through.
     for offset in 1..=2 {
@@ -108,6 +77,8 @@ fn allocations_per_publication(n: usize, rounds: usize) -> usize {
             assert_eq!(subscriber.drain(), 1);
         }
     }
+    // The counter is live: the first publications grew the queues.
+    assert!(allocations() > before_warm_up);
     // The publications are encoded before counting: that is once per publication, whatever
     // the number of subscribers.
     let deliveries: Vec<_> = (3..3 + rounds as u64).map(publish).collect();
@@ -123,19 +94,15 @@ fn allocations_per_publication(n: usize, rounds: usize) -> usize {
 
 #[test]
 fn delivering_to_subscribers_allocates_nothing_per_subscriber() {
+    let _profiler = dhat::Profiler::builder().testing().build();
     for n in [10, 1_000] {
         let made = allocations_per_publication(n, 20);
-        assert_eq!(
-            made, 0,
-            "{made} allocations for 20 publications to {n} subscribers"
+        dhat::assert_eq!(
+            made,
+            0,
+            "{} allocations for 20 publications to {} subscribers",
+            made,
+            n
         );
     }
-}
-
-#[test]
-fn the_counter_sees_allocations() {
-    let before = allocations();
-    let boxed = std::hint::black_box(Box::new(7u64));
-    assert_eq!(allocations() - before, 1);
-    drop(boxed);
 }

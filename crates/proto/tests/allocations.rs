@@ -2,60 +2,29 @@
 //! slices of the read buffer, replies are encoded into the send buffer, and both buffers are
 //! reused once the bytes handed out are dropped.
 //!
-//! Counted with a global allocator that counts the allocations made on the current thread,
-//! so the test harness's other threads do not interfere.
+//! Counted with dhat's heap usage testing, which counts every allocation of the process: so
+//! this file holds one test, and nothing else runs while it counts.
 
-// A counting global allocator is an `unsafe impl`.
-#![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Instant;
 
 use bytes::Buf;
 use common::*;
 use switchboard_proto::{Config, Connection, OpCode};
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: every call is passed on to the system allocator unchanged; the counter is a
-// const-initialized thread-local, which allocates nothing.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `alloc` is passed on.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc` is passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|n| n.set(n.get() + 1));
-        // SAFETY: the caller's contract for `realloc` is passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static ALLOC: dhat::Alloc = dhat::Alloc;
 
-fn allocations() -> usize {
-    ALLOCATIONS.with(Cell::get)
+fn allocations() -> u64 {
+    dhat::HeapStats::get().total_blocks
 }
 
 /// A server echoing `rounds` reads of `burst` client frames of `size` bytes each, as
 /// `switchboard echo` does: every message read is sent back, and what is queued is taken and
 /// written once per read. Returns the allocations made after the first round.
-fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) -> usize {
+fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) -> u64 {
     let payload = vec![b'a'; size];
     let wire: Vec<u8> = (0..burst)
         .flat_map(|_| from_client(true, opcode, &payload))
@@ -75,7 +44,10 @@ fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) ->
         // "Written": the transport took every byte.
         out.advance(out.remaining());
     };
+    let before_first = allocations();
     echo_round(&mut server);
+    // The counter is live: the first round allocates the connection's buffers.
+    assert!(allocations() > before_first);
     let before = allocations();
     for _ in 1..rounds {
         echo_round(&mut server);
@@ -85,6 +57,7 @@ fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) ->
 
 #[test]
 fn echoing_small_messages_allocates_nothing_per_message() {
+    let _profiler = dhat::Profiler::builder().testing().build();
     for (opcode, size, burst) in [
         (OpCode::Text, 16, 1),
         (OpCode::Text, 16, 16),
@@ -92,17 +65,14 @@ fn echoing_small_messages_allocates_nothing_per_message() {
         (OpCode::Text, 1000, 16),
     ] {
         let made = echo_allocations(opcode, size, burst, 100);
-        assert_eq!(
-            made, 0,
-            "{made} allocations echoing 99 reads of {burst} {opcode:?} messages of {size} B"
+        dhat::assert_eq!(
+            made,
+            0,
+            "{} allocations echoing 99 reads of {} {:?} messages of {} B",
+            made,
+            burst,
+            opcode,
+            size
         );
     }
-}
-
-#[test]
-fn the_counter_sees_allocations() {
-    let before = allocations();
-    let boxed = std::hint::black_box(Box::new(7u64));
-    assert_eq!(allocations() - before, 1);
-    drop(boxed);
 }
