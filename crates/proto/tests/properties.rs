@@ -132,7 +132,8 @@ proptest! {
     ) {
         let wire = from_client(true, OpCode::Text, &payload);
         let valid = std::str::from_utf8(&payload).is_ok();
-        for pieces in [vec![&wire[..]], { let (a, b) = wire.split_at(cut.min(wire.len())); vec![a, b] }] {
+        let (head, tail) = wire.split_at(cut.min(wire.len()));
+        for pieces in [vec![&wire[..]], vec![head, tail]] {
             let mut conn = server();
             let mut got = Vec::new();
             for piece in pieces {
