@@ -19,7 +19,7 @@
 //! the 64-bit length's top bit). Rules that depend on the connection (masking by role, RSV bits
 //! owned by extensions, continuation order, size limits) are checked by the receiver.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
 use crate::error::ProtocolError;
 use crate::opcode::OpCode;
@@ -126,24 +126,26 @@ impl FrameHeader {
 
     /// Appends the encoded header to `dst`, using the shortest length encoding
     /// (RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length").
+    ///
+    /// Each length form is appended as one fixed-size array: a copy of known size compiles to
+    /// a couple of moves, where byte-by-byte appends each check the capacity.
     pub fn encode(&self, dst: &mut BytesMut) {
         let first = u8::from(self.fin) << 7 | (self.rsv & 0x70) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };
-        dst.reserve(self.encoded_len());
-        dst.put_u8(first);
         match self.payload_len {
-            len @ 0..=125 => dst.put_u8(mask_bit | len as u8),
-            len @ 126..=0xFFFF => {
-                dst.put_u8(mask_bit | 126);
-                dst.put_u16(len as u16);
+            short @ 0..=125 => dst.extend_from_slice(&[first, mask_bit | short as u8]),
+            medium @ 126..=0xFFFF => {
+                let [high, low] = (medium as u16).to_be_bytes();
+                dst.extend_from_slice(&[first, mask_bit | 126, high, low]);
             }
-            len => {
-                dst.put_u8(mask_bit | 127);
-                dst.put_u64(len);
+            long => {
+                let mut bytes = [first, mask_bit | 127, 0, 0, 0, 0, 0, 0, 0, 0];
+                bytes[2..].copy_from_slice(&long.to_be_bytes());
+                dst.extend_from_slice(&bytes);
             }
         }
         if let Some(key) = self.mask {
-            dst.put_slice(&key);
+            dst.extend_from_slice(&key);
         }
     }
 }

@@ -73,7 +73,9 @@ impl TryFrom<Bytes> for Utf8Bytes {
     type Error = InvalidUtf8;
 
     fn try_from(bytes: Bytes) -> Result<Self, InvalidUtf8> {
-        simdutf8::basic::from_utf8(&bytes).map_err(|_| InvalidUtf8)?;
+        if !is_valid(&bytes) {
+            return Err(InvalidUtf8);
+        }
         Ok(Self(bytes))
     }
 }
@@ -163,7 +165,7 @@ impl Utf8Validator {
                 return Ok(());
             }
         }
-        if simdutf8::basic::from_utf8(input).is_ok() {
+        if is_valid(input) {
             return Ok(());
         }
         // Slow path: find out whether the error is an unfinished last character.
@@ -204,6 +206,18 @@ impl Utf8Validator {
         }
         Ok(&input[take..])
     }
+}
+
+/// Below this length, text is first checked for ASCII a word at a time.
+const SHORT_TEXT: usize = 64;
+
+/// Whether `bytes` are valid UTF-8.
+///
+/// simdutf8 hands inputs shorter than its SIMD block to `std`'s byte-wise validator, which
+/// costs about a hundred instructions for a 16-byte message; short text is nearly always ASCII
+/// (chat lines, small JSON), which `is_ascii` settles a word at a time.
+fn is_valid(bytes: &[u8]) -> bool {
+    (bytes.len() < SHORT_TEXT && bytes.is_ascii()) || simdutf8::basic::from_utf8(bytes).is_ok()
 }
 
 /// The length of the sequence a leading byte starts. Only called on bytes that the validator
