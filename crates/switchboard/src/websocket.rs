@@ -472,8 +472,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 }
                 self.writing.advance(n);
             }
-            // Written: free the chunk list now rather than when the next batch replaces it.
-            self.writing = Outgoing::default();
+            // Written: the chunks are freed now, and the chunk list goes back for reuse.
+            self.conn.reuse(std::mem::take(&mut self.writing));
         }
         Pin::new(&mut self.io).poll_flush(cx)
     }

@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 pub use send::Outgoing;
 
@@ -424,6 +424,14 @@ impl Connection {
     /// Takes the bytes to write to the transport, if there are any.
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.sender.take()
+    }
+
+    /// Hands back a batch from [`poll_transmit`](Self::poll_transmit) once it is written
+    /// (nothing [remains](bytes::Buf::remaining)), so its chunk list serves the next batch.
+    /// Optional: without it, a batch holding large frames allocates a new list.
+    pub fn reuse(&mut self, written: Outgoing) {
+        debug_assert!(!written.has_remaining(), "reuse of a batch not yet written");
+        self.sender.reuse(written);
     }
 
     /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called.

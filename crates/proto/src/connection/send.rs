@@ -19,6 +19,17 @@ use crate::opcode::OpCode;
 /// their header: below it, a copy is cheaper than an extra iovec entry.
 const ZERO_COPY_THRESHOLD: usize = 1024;
 
+/// The room the coalescing buffer first makes when it runs out: the headers of a batch of
+/// large frames, each split off as its own chunk, then share one allocation.
+const MIN_TAIL_ROOM: usize = 256;
+
+/// The most room the coalescing buffer makes ahead of need.
+const MAX_TAIL_ROOM: usize = 16 << 10;
+
+/// The longest chunk list a sender keeps for reuse; longer ones are freed once written, so a
+/// burst of large messages does not leave an idle connection holding a big list.
+const MAX_REUSED_CHUNKS: usize = 64;
+
 /// How many masking keys to draw from the entropy source at once.
 const KEY_BATCH: usize = 16;
 
@@ -111,6 +122,8 @@ pub(crate) struct Sender {
     /// Small frames coalesce here; frozen into `queue` when a large chunk follows or the bytes
     /// are taken.
     tail: BytesMut,
+    /// The room `tail` makes when it runs out: it doubles whenever a batch outgrew it.
+    tail_room: usize,
     queued: usize,
 }
 
@@ -136,6 +149,7 @@ impl Sender {
             }),
             queue: VecDeque::new(),
             tail: BytesMut::new(),
+            tail_room: MIN_TAIL_ROOM,
             queued: 0,
         }
     }
@@ -156,7 +170,12 @@ impl Sender {
             mask,
             payload_len: len as u64,
         };
-        self.queued += header.encoded_len() + len;
+        let header_len = header.encoded_len();
+        self.queued += header_len + len;
+        let zero_copy =
+            mask.is_none() && len >= ZERO_COPY_THRESHOLD && matches!(payload, Payload::Shared(_));
+        let copied = if zero_copy { 0 } else { len };
+        self.make_room(header_len + copied);
         header.encode(&mut self.tail);
         match (payload, mask) {
             // RFC 6455 5.3: a client masks every frame; the copy is where the masking happens.
@@ -165,11 +184,48 @@ impl Sender {
                 self.tail.extend_from_slice(payload.as_slice());
                 apply_mask(&mut self.tail[start..], key, 0);
             }
-            (Payload::Shared(bytes), None) if len >= ZERO_COPY_THRESHOLD => {
+            (Payload::Shared(bytes), None) if zero_copy => {
                 self.queue.push_back(self.tail.split().freeze());
                 self.queue.push_back(bytes);
             }
             (payload, None) => self.tail.extend_from_slice(payload.as_slice()),
+        }
+    }
+
+    /// Makes room for `needed` more bytes in `tail`, without allocating in the steady state.
+    ///
+    /// At the start of a batch nothing queued shares `tail`'s buffer any more (the previous
+    /// batch was written and dropped), so reserving moves the free space to the front of the
+    /// same buffer: that is done while the batch can still use the whole buffer. Within a
+    /// batch, the chunks already split off keep the buffer, so running out allocates a new
+    /// one; the room made next time doubles, until a whole batch fits.
+    fn make_room(&mut self, needed: usize) {
+        let room = self.tail.capacity() - self.tail.len();
+        // The common case, checked first: room enough, in the middle of a batch.
+        if room >= needed && (!self.tail.is_empty() || room >= self.tail_room / 2) {
+            return;
+        }
+        self.grow_tail(room, needed);
+    }
+
+    #[cold]
+    fn grow_tail(&mut self, room: usize, needed: usize) {
+        let batch_start = self.queue.is_empty() && self.tail.is_empty();
+        if room >= needed && !batch_start {
+            return;
+        }
+        if !batch_start {
+            self.tail_room = (self.tail_room * 2).min(MAX_TAIL_ROOM);
+        }
+        self.tail.reserve(needed.max(self.tail_room));
+    }
+
+    /// Takes back a written batch's chunk list, so the next batch of large frames reuses it.
+    pub(crate) fn reuse(&mut self, written: Outgoing) {
+        let mut chunks = written.rest;
+        if self.queue.capacity() == 0 && chunks.capacity() <= MAX_REUSED_CHUNKS {
+            chunks.clear();
+            self.queue = chunks;
         }
     }
 
