@@ -11,16 +11,32 @@
 /// XORs `buf` with `key`, where `buf` starts `offset` bytes into the frame's payload (so that a
 /// payload processed in pieces gets the key bytes right).
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
+    mask_words(buf, key, offset);
+}
+
+/// [`apply_mask`], also telling whether the unmasked bytes are all ASCII: text that is ASCII
+/// is valid UTF-8, so a server can skip a second pass over a text payload it just unmasked.
+pub fn apply_mask_ascii(buf: &mut [u8], key: [u8; 4], offset: usize) -> bool {
+    mask_words(buf, key, offset) & 0x8080_8080_8080_8080 == 0
+}
+
+/// Masks `buf` and returns the OR of its bytes after masking, spread over a word (every byte
+/// lands in some byte of the result, so its high bits say whether any byte is over 0x7F).
+#[inline(always)]
+fn mask_words(buf: &mut [u8], key: [u8; 4], offset: usize) -> u64 {
     // The key as seen from `offset`, as a little-endian word: byte j is key[(offset + j) % 4].
     let word = u32::from_le_bytes(key).rotate_right(8 * (offset % 4) as u32);
     // u64 chunks: LLVM vectorizes this loop (SSE2 on baseline x86-64, AVX2 where enabled);
     // a u128 XOR is lowered to two scalar 64-bit XORs instead.
     let wide = u64::from(word) * 0x0000_0001_0000_0001;
+    let mut seen = 0u64;
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(chunk);
-        chunk.copy_from_slice(&(u64::from_le_bytes(bytes) ^ wide).to_le_bytes());
+        let unmasked = u64::from_le_bytes(bytes) ^ wide;
+        seen |= unmasked;
+        chunk.copy_from_slice(&unmasked.to_le_bytes());
     }
     // The tail starts at a multiple of 8, so the key phase is unchanged.
     let mut rest = chunks.into_remainder();
@@ -28,12 +44,16 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         let (head, tail) = rest.split_at_mut(4);
         let mut bytes = [0u8; 4];
         bytes.copy_from_slice(head);
-        head.copy_from_slice(&(u32::from_le_bytes(bytes) ^ word).to_le_bytes());
+        let unmasked = u32::from_le_bytes(bytes) ^ word;
+        seen |= u64::from(unmasked);
+        head.copy_from_slice(&unmasked.to_le_bytes());
         rest = tail;
     }
     for (byte, k) in rest.iter_mut().zip(word.to_le_bytes()) {
         *byte ^= k;
+        seen |= u64::from(*byte);
     }
+    seen
 }
 
 /// The reference implementation: one byte at a time, exactly as RFC 6455 5.3 states it
@@ -69,6 +89,27 @@ mod rfc6455_5_3_masking {
                 apply_mask(&mut fast, key, offset);
                 apply_mask_scalar(&mut slow, key, offset);
                 assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+
+    #[test]
+    fn ascii_verdict_matches_the_unmasked_bytes() {
+        let key = [0x80, 0x01, 0xff, 0x7f];
+        for len in 0..40 {
+            for high in (0..len).map(Some).chain([None]) {
+                let mut plain: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                if let Some(i) = high {
+                    plain[i] = 0xc3;
+                }
+                let mut masked = plain.clone();
+                apply_mask_scalar(&mut masked, key, 1);
+                assert_eq!(
+                    apply_mask_ascii(&mut masked, key, 1),
+                    high.is_none(),
+                    "len {len} high byte at {high:?}"
+                );
+                assert_eq!(masked, plain);
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use common::*;
 use proptest::prelude::*;
-use switchboard_proto::mask::{apply_mask, apply_mask_scalar};
+use switchboard_proto::mask::{apply_mask, apply_mask_ascii, apply_mask_scalar};
 use switchboard_proto::{Config, Connection, Limits, Message, OpCode};
 
 /// A message to send, and how to fragment it (piece sizes; empty means "one frame").
@@ -114,10 +114,27 @@ proptest! {
         offset in 0usize..64,
     ) {
         let mut fast = data.clone();
+        let mut fused = data.clone();
         let mut slow = data;
         apply_mask(&mut fast, key, offset);
+        let ascii = apply_mask_ascii(&mut fused, key, offset);
         apply_mask_scalar(&mut slow, key, offset);
+        prop_assert_eq!(ascii, slow.is_ascii());
+        prop_assert_eq!(&fused, &slow);
         prop_assert_eq!(fast, slow);
+    }
+
+    /// Masked ASCII text is recognised as ASCII once unmasked, wherever the piece starts.
+    #[test]
+    fn masked_ascii_unmasks_as_ascii(
+        plain in proptest::collection::vec(0u8..0x80, 0..2000),
+        key in any::<[u8; 4]>(),
+        offset in 0usize..64,
+    ) {
+        let mut wire = plain.clone();
+        apply_mask_scalar(&mut wire, key, offset);
+        prop_assert!(apply_mask_ascii(&mut wire, key, offset));
+        prop_assert_eq!(wire, plain);
     }
 
     /// A text frame that arrives whole is checked in one step, one that arrives in pieces as
