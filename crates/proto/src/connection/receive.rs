@@ -76,35 +76,56 @@ impl Receiver {
     pub(crate) fn next(
         &mut self,
         limits: &Limits,
-        extension: Option<&mut (dyn Extension + 'static)>,
+        mut extension: Option<&mut (dyn Extension + 'static)>,
     ) -> Result<Option<Received>, ProtocolError> {
-        if self.frame.is_none() && self.message.is_none() {
-            if let Some(received) = self.next_whole_message(limits)? {
+        loop {
+            if self.frame.is_none() {
+                let Some((header, header_len)) = FrameHeader::parse(&self.buf)? else {
+                    return Ok(None);
+                };
+                let owned_bits = extension.as_deref().map_or(0, |e| e.reserved_bits());
+                self.check_header(&header, limits, owned_bits)?;
+                // check_header bounded the length by the frame size limit (a usize).
+                let len = usize::try_from(header.payload_len)
+                    .map_err(|_| ProtocolError::InvalidLength)?;
+                if header.opcode.is_control() {
+                    // Control frames are at most 125 bytes: wait until one is whole.
+                    if self.buf.len() < header_len + len {
+                        return Ok(None);
+                    }
+                    self.buf.advance(header_len);
+                    let mut payload = self.buf.split_to(len);
+                    if let Some(key) = header.mask {
+                        apply_mask(&mut payload, key, 0);
+                    }
+                    return Ok(Some(Received::Control(header.opcode, payload.freeze())));
+                }
+                if header.fin && header.rsv == 0 && self.message.is_none() {
+                    if let Some(received) = self.whole_message(&header, header_len, len)? {
+                        return Ok(Some(received));
+                    }
+                }
+                self.buf.advance(header_len);
+                self.start_frame(header, len, extension.as_deref_mut());
+            }
+            if !self.advance_frame(limits, extension.as_deref_mut())? {
+                return Ok(None);
+            }
+            if let Some(received) = self.finish_frame(limits, extension.as_deref_mut())? {
                 return Ok(Some(received));
             }
         }
-        self.next_in_steps(limits, extension)
     }
 
-    /// The common case, taken in one step: the buffer starts with an uncompressed data message
-    /// in a single frame, whole, masked as the role requires and within the limits. Anything
-    /// else is left untouched (`Ok(None)`) for [`next_in_steps`](Self::next_in_steps), which
-    /// checks every rule and reports the errors.
-    #[inline]
-    fn next_whole_message(&mut self, limits: &Limits) -> Result<Option<Received>, ProtocolError> {
-        let Ok(Some((header, header_len))) = FrameHeader::parse(&self.buf) else {
-            return Ok(None);
-        };
-        let plain_data =
-            matches!(header.opcode, OpCode::Text | OpCode::Binary) && header.fin && header.rsv == 0;
-        // RFC 6455 5.1: clients mask every frame, servers none.
-        let masked_right = header.mask.is_some() == (self.role == Role::Server);
-        let limit = limits.max_frame_size.min(limits.max_message_size) as u64;
-        if !plain_data || !masked_right || header.payload_len > limit {
-            return Ok(None);
-        }
-        // Within the limit, so it fits a usize.
-        let len = header.payload_len as usize;
+    /// The common case, taken in one step: an uncompressed message in a single frame that is
+    /// already whole in the buffer. Returns `None` (consuming nothing) if the frame is not
+    /// whole yet; it then goes through the incremental path, which checks UTF-8 as it arrives.
+    fn whole_message(
+        &mut self,
+        header: &FrameHeader,
+        header_len: usize,
+        len: usize,
+    ) -> Result<Option<Received>, ProtocolError> {
         if self.buf.len() - header_len < len {
             return Ok(None);
         }
@@ -130,47 +151,6 @@ impl Receiver {
         // RFC 6455 8.1: a text message that is not valid UTF-8 fails the connection.
         let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         Ok(Some(Received::Text(text)))
-    }
-
-    /// Decodes frame by frame: headers, payload as it arrives, fragments, compression and
-    /// control frames.
-    fn next_in_steps(
-        &mut self,
-        limits: &Limits,
-        mut extension: Option<&mut (dyn Extension + 'static)>,
-    ) -> Result<Option<Received>, ProtocolError> {
-        loop {
-            if self.frame.is_none() {
-                let Some((header, header_len)) = FrameHeader::parse(&self.buf)? else {
-                    return Ok(None);
-                };
-                let owned_bits = extension.as_deref().map_or(0, |e| e.reserved_bits());
-                self.check_header(&header, limits, owned_bits)?;
-                // check_header bounded the length by the frame size limit (a usize).
-                let len = usize::try_from(header.payload_len)
-                    .map_err(|_| ProtocolError::InvalidLength)?;
-                if header.opcode.is_control() {
-                    // Control frames are at most 125 bytes: wait until one is whole.
-                    if self.buf.len() < header_len + len {
-                        return Ok(None);
-                    }
-                    self.buf.advance(header_len);
-                    let mut payload = self.buf.split_to(len);
-                    if let Some(key) = header.mask {
-                        apply_mask(&mut payload, key, 0);
-                    }
-                    return Ok(Some(Received::Control(header.opcode, payload.freeze())));
-                }
-                self.buf.advance(header_len);
-                self.start_frame(header, len, extension.as_deref_mut());
-            }
-            if !self.advance_frame(limits, extension.as_deref_mut())? {
-                return Ok(None);
-            }
-            if let Some(received) = self.finish_frame(limits, extension.as_deref_mut())? {
-                return Ok(Some(received));
-            }
-        }
     }
 
     /// The frame rules that depend on the connection's state.
