@@ -129,6 +129,7 @@ impl FrameHeader {
     ///
     /// Each length form is appended as one fixed-size array: a copy of known size compiles to
     /// a couple of moves, where byte-by-byte appends each check the capacity.
+    #[inline]
     pub fn encode(&self, dst: &mut BytesMut) {
         let first = u8::from(self.fin) << 7 | (self.rsv & 0x70) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };

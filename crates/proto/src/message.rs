@@ -36,6 +36,7 @@ impl Message {
     }
 
     /// Whether this is a text or binary message.
+    #[inline]
     pub fn is_data(&self) -> bool {
         matches!(self, Self::Text(_) | Self::Binary(_))
     }

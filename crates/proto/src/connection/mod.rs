@@ -153,6 +153,7 @@ impl Connection {
     }
 
     /// Where the closing handshake stands.
+    #[inline]
     pub fn state(&self) -> State {
         self.state
     }
@@ -174,6 +175,7 @@ impl Connection {
 
     /// Bytes queued for the transport and not yet taken by
     /// [`poll_transmit`](Self::poll_transmit): the measure for backpressure.
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
         self.sender.queued()
     }
@@ -228,6 +230,7 @@ impl Connection {
     /// The buffer the transport should read into, to save the copy of
     /// [`receive_bytes`](Self::receive_bytes). Call
     /// [`receive_buffered`](Self::receive_buffered) after appending to it.
+    #[inline]
     pub fn read_buffer(&mut self) -> &mut BytesMut {
         &mut self.receiver.buf
     }
@@ -285,6 +288,7 @@ impl Connection {
     ///
     /// Fails with [`Error::Closed`] once our close frame is sent, with the sticky error once
     /// the connection failed. Poll [`poll_transmit`](Self::poll_transmit) afterwards.
+    #[inline]
     pub fn send(&mut self, message: Message) -> Result<(), Error> {
         match message {
             Message::Text(text) => self.send_data(OpCode::Text, text.into_bytes()),
@@ -397,10 +401,16 @@ impl Connection {
     /// message received before them has been returned. Until then the connection is open, so
     /// the application can still answer those messages (a server echoing a message that was
     /// followed by a bad frame in the same read sends the echo before its close frame).
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Message>, Error> {
         if let Some(message) = self.events.pop_front() {
             return Ok(Some(message));
         }
+        self.poll_end_of_input()
+    }
+
+    /// [`poll_event`](Self::poll_event) once every received message was taken.
+    fn poll_end_of_input(&mut self) -> Result<Option<Message>, Error> {
         // The close frame or the protocol error takes effect only now, after the application
         // has had every message that came before it (and could still answer them).
         match self.end_of_input.take() {
@@ -422,6 +432,7 @@ impl Connection {
     }
 
     /// Takes the bytes to write to the transport, if there are any.
+    #[inline]
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
         self.sender.take()
     }
@@ -435,6 +446,7 @@ impl Connection {
     }
 
     /// The next deadline at which [`handle_timeout`](Self::handle_timeout) must be called.
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Open => self.keepalive.deadline(),
@@ -450,6 +462,7 @@ impl Connection {
     /// RFC 6455 7.1.1: after the closing handshake the server closes TCP first; a client waits
     /// for that, up to the close timeout. A failed or abnormally ended connection closes at once
     /// on the server; a failed client, too, waits for the server's close.
+    #[inline]
     pub fn wants_transport_close(&self) -> bool {
         self.transport_close
     }
@@ -466,6 +479,7 @@ impl Connection {
         Ok(())
     }
 
+    #[inline]
     fn send_data(&mut self, opcode: OpCode, data: Bytes) -> Result<(), Error> {
         self.check_can_send()?;
         if self.sending_fragmented.is_some() {

@@ -160,6 +160,7 @@ impl Sender {
     }
 
     /// Queues one frame.
+    #[inline]
     pub(crate) fn frame(&mut self, fin: bool, rsv: u8, opcode: OpCode, payload: Payload<'_>) {
         let len = payload.as_slice().len();
         let mask = self.masking.as_mut().map(|masking| masking.next_mask());
