@@ -50,6 +50,8 @@
 //!             to.receive_bytes(now, out.chunk());
 //!             out.advance(n);
 //!         }
+//!         // Optional: the written batch's chunk list serves the next one.
+//!         from.reuse(out);
 //!     }
 //! }
 //!

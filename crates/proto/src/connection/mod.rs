@@ -14,6 +14,8 @@
 //! - Outputs are `poll_*`: [`poll_event`](Connection::poll_event),
 //!   [`poll_transmit`](Connection::poll_transmit), [`poll_timeout`](Connection::poll_timeout),
 //!   and [`wants_transport_close`](Connection::wants_transport_close).
+//! - A written batch may go back with [`reuse`](Connection::reuse), so that its chunk list
+//!   serves the next one.
 //!
 //! After any input or verb, the caller polls: `poll_event` until `Ok(None)`, `poll_transmit`
 //! until `None` (writing what it returns), then sleeps until `poll_timeout`. When
