@@ -202,19 +202,15 @@ impl Sender {
     /// one; the room made next time doubles, until a whole batch fits.
     fn make_room(&mut self, needed: usize) {
         let room = self.tail.capacity() - self.tail.len();
-        // The common case, checked first: room enough, in the middle of a batch.
-        if room >= needed && (!self.tail.is_empty() || room >= self.tail_room / 2) {
+        let batch_start = self.tail.is_empty() && self.queue.is_empty();
+        if room >= needed && !(batch_start && room < self.tail_room / 2) {
             return;
         }
-        self.grow_tail(room, needed);
+        self.grow_tail(needed, batch_start);
     }
 
     #[cold]
-    fn grow_tail(&mut self, room: usize, needed: usize) {
-        let batch_start = self.queue.is_empty() && self.tail.is_empty();
-        if room >= needed && !batch_start {
-            return;
-        }
+    fn grow_tail(&mut self, needed: usize, batch_start: bool) {
         if !batch_start {
             self.tail_room = (self.tail_room * 2).min(MAX_TAIL_ROOM);
         }
