@@ -50,6 +50,7 @@ impl FrameHeader {
     ///
     /// Returns `Ok(None)` when `buf` does not hold a whole header yet, or the header and its
     /// length in bytes.
+    #[inline]
     pub fn parse(buf: &[u8]) -> Result<Option<(Self, usize)>, ProtocolError> {
         let [first, second, ..] = *buf else {
             return Ok(None);

@@ -73,6 +73,7 @@ impl Receiver {
 
     /// Decodes from the buffer until a message or control frame is complete (returned), or the
     /// buffer runs out (`Ok(None)`: read more).
+    #[inline]
     pub(crate) fn next(
         &mut self,
         limits: &Limits,
@@ -120,6 +121,7 @@ impl Receiver {
     /// The common case, taken in one step: an uncompressed message in a single frame that is
     /// already whole in the buffer. Returns `None` (consuming nothing) if the frame is not
     /// whole yet; it then goes through the incremental path, which checks UTF-8 as it arrives.
+    #[inline]
     fn whole_message(
         &mut self,
         header: &FrameHeader,
