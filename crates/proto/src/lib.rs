@@ -17,12 +17,18 @@
 //!                          ▼
 //!                      poll_event ──> Message      poll_transmit ──> Outgoing (bytes::Buf)
 //!                      poll_timeout ──> Instant    handle_timeout(now)
+//!                      or receive_buffered_with ──> f(MessageRef, &mut Outbox)
 //! ```
 //!
 //! - [`handshake`]: the opening handshake in both roles, with bounded head parsing.
 //! - [`Connection`]: framing, fragmentation, control frames, the closing handshake and
 //!   keepalive after the handshake; see its module for the `receive_*` / verbs / `poll_*`
 //!   method taxonomy.
+//! - Messages can also be lent instead of handed over:
+//!   [`Connection::receive_buffered_with`] passes each to a callback as a [`MessageRef`],
+//!   straight from the read buffer when it arrived in one uncompressed frame, with an
+//!   [`Outbox`] for replies. That path takes no allocation, reference count or copy per
+//!   message.
 //! - [`extension`]: the extension seam and [`extension::deflate`].
 //! - [`Config`] and [`Limits`]: every limit is on by default, each default explained.
 //! - [`Error`], [`ProtocolError`], [`HandshakeError`]: typed errors that know their close
@@ -86,10 +92,10 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame};
 pub use config::{Config, Limits};
-pub use connection::{Connection, Outgoing, State};
+pub use connection::{Connection, Outbox, Outgoing, State};
 pub use entropy::Entropy;
 pub use error::{Error, HandshakeError, ProtocolError};
-pub use message::Message;
+pub use message::{Message, MessageRef};
 pub use opcode::OpCode;
 pub use role::Role;
-pub use utf8::{Utf8Bytes, Utf8Validator};
+pub use utf8::{Utf8Bytes, Utf8Ref, Utf8Validator};

@@ -136,6 +136,100 @@ impl fmt::Display for Utf8Bytes {
     }
 }
 
+/// Borrowed bytes that are valid UTF-8: the borrowed counterpart of [`Utf8Bytes`], as lent by
+/// [`MessageRef::Text`](crate::MessageRef::Text).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Utf8Ref<'a>(&'a [u8]);
+
+impl<'a> Utf8Ref<'a> {
+    /// Wraps bytes that this crate has already validated.
+    pub(crate) fn from_validated(bytes: &'a [u8]) -> Self {
+        debug_assert!(simdutf8::basic::from_utf8(bytes).is_ok());
+        Self(bytes)
+    }
+
+    /// The text. As with [`Utf8Bytes::as_str`], this runs the check that turns bytes into a
+    /// `str` again; [`as_bytes`](Self::as_bytes) is free.
+    pub fn as_str(&self) -> &'a str {
+        // Never falls back: every constructor validated these bytes and they are immutable.
+        simdutf8::basic::from_utf8(self.0).unwrap_or_default()
+    }
+
+    /// The UTF-8 bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+
+    /// The length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> From<&'a str> for Utf8Ref<'a> {
+    fn from(text: &'a str) -> Self {
+        Self(text.as_bytes())
+    }
+}
+
+impl<'a> From<&'a Utf8Bytes> for Utf8Ref<'a> {
+    fn from(text: &'a Utf8Bytes) -> Self {
+        Self(text.as_bytes())
+    }
+}
+
+impl<'a> TryFrom<&'a [u8]> for Utf8Ref<'a> {
+    type Error = InvalidUtf8;
+
+    fn try_from(bytes: &'a [u8]) -> Result<Self, InvalidUtf8> {
+        if !is_valid(bytes) {
+            return Err(InvalidUtf8);
+        }
+        Ok(Self(bytes))
+    }
+}
+
+impl From<Utf8Ref<'_>> for Utf8Bytes {
+    fn from(text: Utf8Ref<'_>) -> Self {
+        Self(Bytes::copy_from_slice(text.0))
+    }
+}
+
+impl AsRef<[u8]> for Utf8Ref<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl PartialEq<str> for Utf8Ref<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl PartialEq<&str> for Utf8Ref<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == other.as_bytes()
+    }
+}
+
+impl fmt::Debug for Utf8Ref<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Ref<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An incremental UTF-8 validator for text that arrives in pieces.
 ///
 /// It keeps at most three bytes of an unfinished character between calls, so memory stays

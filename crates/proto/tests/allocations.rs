@@ -1,7 +1,7 @@
 //! The echo path allocates nothing per message once it is warm: received messages are
-//! slices of the read buffer, replies are encoded into the send buffer (large payloads are
-//! queued as they are, next to their header), and the buffers and the chunk list are reused
-//! once the bytes handed out are dropped.
+//! slices of the read buffer (or lent in place), replies are encoded into the send buffer
+//! (large payloads are queued as they are, next to their header), and the buffers and the
+//! chunk list are reused once the bytes handed out are dropped.
 //!
 //! Counted with dhat's heap usage testing, which counts every allocation of the process: so
 //! this file holds one test, and nothing else runs while it counts.
@@ -26,10 +26,11 @@ fn allocations() -> u64 {
 const WARM_UP_ROUNDS: usize = 3;
 
 /// A server echoing `rounds` reads of `burst` client frames of `size` bytes each, as
-/// `switchboard echo` does: every message read is sent back, and what is queued is taken and
-/// written once per read. Returns the allocations made after the warm-up rounds, in which the
+/// `switchboard echo` does: every message read is sent back (taken from `poll_event`, or lent
+/// by `receive_buffered_with` when `lend`), and what is queued is taken and written once per
+/// read. Returns the allocations made after the warm-up rounds, in which the
 /// buffers grow to the size the traffic needs.
-fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) -> u64 {
+fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize, lend: bool) -> u64 {
     let payload = vec![b'a'; size];
     let wire: Vec<u8> = (0..burst)
         .flat_map(|_| from_client(true, opcode, &payload))
@@ -38,8 +39,14 @@ fn echo_allocations(opcode: OpCode, size: usize, burst: usize, rounds: usize) ->
     let mut server = Connection::server(Config::default(), now);
     let echo_round = |server: &mut Connection| {
         server.read_buffer().extend_from_slice(&wire);
-        server.receive_buffered(now);
         let mut echoed = 0;
+        if lend {
+            echoed = server.receive_buffered_with(now, |message, outbox| {
+                outbox.send(message).unwrap();
+            });
+        } else {
+            server.receive_buffered(now);
+        }
         while let Ok(Some(message)) = server.poll_event() {
             server.send(message).unwrap();
             echoed += 1;
@@ -76,15 +83,18 @@ fn echoing_allocates_nothing_per_message_once_warm() {
         (OpCode::Binary, 16 << 10, 4),
         (OpCode::Binary, 64 << 10, 2),
     ] {
-        let made = echo_allocations(opcode, size, burst, 100);
-        dhat::assert_eq!(
-            made,
-            0,
-            "{} allocations echoing 100 reads of {} {:?} messages of {} B",
-            made,
-            burst,
-            opcode,
-            size
-        );
+        for lend in [false, true] {
+            let made = echo_allocations(opcode, size, burst, 100, lend);
+            dhat::assert_eq!(
+                made,
+                0,
+                "{} allocations echoing 100 reads of {} {:?} messages of {} B (lent: {})",
+                made,
+                burst,
+                opcode,
+                size,
+                lend
+            );
+        }
     }
 }

@@ -643,3 +643,186 @@ mod keepalive {
         assert_eq!(close_code_sent(&drain(&mut s)), Some(1011));
     }
 }
+
+/// `receive_buffered_with`: messages lent in place, in the order and with the outcome
+/// `poll_event` would give.
+mod lending {
+    use super::*;
+    use switchboard_proto::MessageRef;
+
+    #[test]
+    fn whole_frames_are_lent_unmasked_and_echoed() {
+        let mut wire = from_client(true, OpCode::Text, b"hello");
+        wire.extend(from_client(true, OpCode::Binary, &[0, 1, 2, 255]));
+        wire.extend(from_client(true, OpCode::Text, "héllo wörld".as_bytes()));
+        let mut s = server();
+        let lent = lend_and_echo(&mut s, &wire);
+        assert_eq!(
+            lent,
+            [
+                Message::text("hello"),
+                Message::binary(vec![0, 1, 2, 255]),
+                Message::text("héllo wörld"),
+            ]
+        );
+        assert_eq!(s.poll_event(), Ok(None));
+        let frames = parse_frames(&drain(&mut s));
+        let echoed: Vec<_> = frames.iter().map(|(h, p)| (h.opcode, &p[..])).collect();
+        assert_eq!(
+            echoed,
+            [
+                (OpCode::Text, &b"hello"[..]),
+                (OpCode::Binary, &[0, 1, 2, 255][..]),
+                (OpCode::Text, "héllo wörld".as_bytes()),
+            ]
+        );
+        assert!(frames.iter().all(|(h, _)| h.mask.is_none()));
+    }
+
+    #[test]
+    fn a_frame_split_across_reads_is_lent_once_whole() {
+        let wire = from_client(true, OpCode::Text, b"split in two");
+        let mut s = server();
+        assert!(lend_and_echo(&mut s, &wire[..7]).is_empty());
+        assert_eq!(
+            lend_and_echo(&mut s, &wire[7..]),
+            [Message::text("split in two")]
+        );
+    }
+
+    #[test]
+    fn fragments_and_control_frames_are_lent_in_order() {
+        // RFC 6455 5.4: control frames may come between fragments.
+        let mut wire = from_client(true, OpCode::Text, b"one");
+        wire.extend(from_client(false, OpCode::Text, b"tw"));
+        wire.extend(from_client(true, OpCode::Ping, b"p"));
+        wire.extend(from_client(true, OpCode::Continuation, b"o"));
+        wire.extend(from_client(true, OpCode::Binary, b"three"));
+        let mut s = server();
+        let lent = lend_and_echo(&mut s, &wire);
+        assert_eq!(
+            lent,
+            [
+                Message::text("one"),
+                Message::Ping(Bytes::from_static(b"p")),
+                Message::text("two"),
+                Message::binary(&b"three"[..]),
+            ]
+        );
+        let frames = parse_frames(&drain(&mut s));
+        let sent: Vec<_> = frames.iter().map(|(h, p)| (h.opcode, &p[..])).collect();
+        // RFC 6455 5.5.2: the ping is answered; the echoes keep their order around it.
+        assert!(sent.contains(&(OpCode::Pong, &b"p"[..])));
+        let echoes: Vec<_> = sent.iter().filter(|(op, _)| !op.is_control()).collect();
+        assert_eq!(
+            echoes,
+            [
+                &(OpCode::Text, &b"one"[..]),
+                &(OpCode::Text, &b"two"[..]),
+                &(OpCode::Binary, &b"three"[..]),
+            ]
+        );
+    }
+
+    #[test]
+    fn messages_poll_event_has_not_returned_go_first() {
+        let mut s = server_after(&from_client(true, OpCode::Text, b"earlier"));
+        let lent = lend_and_echo(&mut s, &from_client(true, OpCode::Text, b"later"));
+        assert_eq!(lent, [Message::text("earlier"), Message::text("later")]);
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_whole_frame_fails_with_1007_after_the_messages_before_it() {
+        // RFC 6455 8.1. The declined frame must be masked again, so that the general path
+        // sees it as it arrived: these bytes are invalid, but unmasked a second time (with
+        // the key `frame` uses) they would read as the valid text "aaaa".
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let bad: Vec<u8> = b"aaaa".iter().zip(key).map(|(a, k)| a ^ k).collect();
+        assert!(std::str::from_utf8(&bad).is_err());
+        let mut wire = from_client(true, OpCode::Text, b"fine");
+        wire.extend(from_client(true, OpCode::Text, &bad));
+        wire.extend(from_client(true, OpCode::Text, b"never"));
+        let mut s = server();
+        assert_eq!(lend_and_echo(&mut s, &wire), [Message::text("fine")]);
+        assert_eq!(
+            s.poll_event(),
+            Err(Error::Protocol(ProtocolError::InvalidUtf8))
+        );
+        let sent = drain(&mut s);
+        assert_eq!(parse_frames(&sent)[0].1, b"fine");
+        assert_eq!(close_code_sent(&sent), Some(1007));
+    }
+
+    #[test]
+    fn protocol_errors_take_effect_through_poll_event() {
+        // RFC 6455 5.1: a server fails on an unmasked frame.
+        let mut wire = from_client(true, OpCode::Binary, b"ok");
+        wire.extend(frame(true, 0, OpCode::Binary, b"unmasked", false));
+        let mut s = server();
+        assert_eq!(lend_and_echo(&mut s, &wire), [Message::binary(&b"ok"[..])]);
+        assert_fails_with(&mut s, 1002);
+    }
+
+    #[test]
+    fn frames_over_the_limit_fail_as_when_polled() {
+        let mut config = Config::default();
+        config.limits.max_frame_size = 8;
+        let mut s = Connection::server(config, Instant::now());
+        let wire = from_client(true, OpCode::Text, b"nine byte");
+        assert!(lend_and_echo(&mut s, &wire).is_empty());
+        assert_fails_with(&mut s, 1009);
+    }
+
+    #[test]
+    fn the_close_frame_is_left_for_poll_event_and_comes_after_the_echoes() {
+        // RFC 6455 5.5.1: nothing after the close frame is processed.
+        let mut wire = from_client(true, OpCode::Text, b"last");
+        wire.extend(from_client(true, OpCode::Close, b"\x03\xe8"));
+        wire.extend(from_client(true, OpCode::Text, b"after close"));
+        let mut s = server();
+        assert_eq!(lend_and_echo(&mut s, &wire), [Message::text("last")]);
+        assert!(matches!(s.poll_event(), Ok(Some(Message::Close(_)))));
+        assert_eq!(s.poll_event(), Ok(None));
+        let frames = parse_frames(&drain(&mut s));
+        assert_eq!(frames[0].1, b"last");
+        assert_eq!(frames[1].0.opcode, OpCode::Close);
+        assert!(lend_and_echo(&mut s, &from_client(true, OpCode::Text, b"x")).is_empty());
+    }
+
+    #[test]
+    fn a_client_is_lent_unmasked_frames() {
+        let mut c = client();
+        let wire = frame(true, 0, OpCode::Text, b"from the server", false);
+        assert_eq!(
+            lend_and_echo(&mut c, &wire),
+            [Message::text("from the server")]
+        );
+        // RFC 6455 5.3: the client's echo is masked.
+        let frames = parse_frames(&drain(&mut c));
+        assert!(frames[0].0.mask.is_some());
+        assert_eq!(frames[0].1, b"from the server");
+    }
+
+    #[test]
+    fn the_outbox_refuses_what_send_refuses() {
+        let mut s = server();
+        let mut outbox = s.outbox();
+        assert!(matches!(
+            outbox.send(MessageRef::Ping(&[0; 126])),
+            Err(Error::InvalidInput(_))
+        ));
+        assert!(matches!(
+            outbox.send(MessageRef::Close(None)),
+            Err(Error::InvalidInput(_))
+        ));
+        assert_eq!(outbox.send(MessageRef::Pong(b"beat")), Ok(()));
+        s.send_fragment(OpCode::Text, b"half", false).unwrap();
+        assert!(matches!(
+            s.outbox().send(MessageRef::Binary(b"x")),
+            Err(Error::InvalidInput(_))
+        ));
+        s.close(Instant::now(), CloseCode::NORMAL_CLOSURE, "")
+            .unwrap();
+        assert_eq!(s.outbox().send(MessageRef::Pong(b"x")), Err(Error::Closed));
+    }
+}

@@ -93,6 +93,56 @@ fn round_trip(plans: &[Planned], from_client: bool, cuts: &[usize]) -> Vec<Messa
     got
 }
 
+/// What a server makes of `wire` delivered in pieces at `cuts`, echoing every data message:
+/// the messages it reports, its state at the end (the next `poll_event`), and the data frames
+/// and the control frames it sends, each in order. With `lend`, messages are taken through
+/// `receive_buffered_with` (and then `poll_event`, for the close frame or the error).
+type Outcome = (
+    Vec<Message>,
+    Result<Option<Message>, switchboard_proto::Error>,
+    Vec<(OpCode, Vec<u8>)>,
+    Vec<(OpCode, Vec<u8>)>,
+);
+
+fn server_outcome(wire: &[u8], cuts: &[usize], lend: bool) -> Outcome {
+    let now = Instant::now();
+    let mut server = Connection::server(unlimited(), now);
+    let mut got = Vec::new();
+    let mut rest = wire;
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    for &cut in cuts {
+        let (piece, tail) = rest.split_at(cut.min(rest.len()));
+        pieces.push(piece);
+        rest = tail;
+    }
+    pieces.push(rest);
+    for piece in pieces {
+        server.read_buffer().extend_from_slice(piece);
+        if lend {
+            server.receive_buffered_with(now, |message, outbox| {
+                if message.is_data() {
+                    let _ = outbox.send(message);
+                }
+                got.push(message.to_message());
+            });
+        } else {
+            server.receive_buffered(now);
+        }
+        while let Ok(Some(message)) = server.poll_event() {
+            if message.is_data() {
+                let _ = server.send(message.clone());
+            }
+            got.push(message);
+        }
+    }
+    let end = server.poll_event();
+    let (control, data) = parse_frames(&drain(&mut server))
+        .into_iter()
+        .map(|(header, payload)| (header.opcode, payload))
+        .partition(|(opcode, _)| opcode.is_control());
+    (got, end, data, control)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -165,6 +215,23 @@ proptest! {
                 prop_assert_eq!(close_code_sent(&drain(&mut conn)), Some(1007));
             }
         }
+    }
+
+    #[test]
+    fn lending_gives_what_polling_gives(
+        plans in proptest::collection::vec(planned(), 0..6),
+        garbage in proptest::collection::vec(any::<u8>(), 0..24),
+        cuts in proptest::collection::vec(0usize..600, 0..4),
+    ) {
+        // Valid traffic, then (when `garbage` is not empty) whatever follows it: an error, a
+        // close frame, or more messages.
+        let mut client = Connection::client(unlimited(), Instant::now(), counter_entropy());
+        for plan in &plans {
+            send(&mut client, plan);
+        }
+        let mut wire = drain(&mut client);
+        wire.extend(&garbage);
+        prop_assert_eq!(server_outcome(&wire, &cuts, true), server_outcome(&wire, &cuts, false));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Shared driver for the connection targets: the input is split into reads, optionally ending
-//! in EOF, interleaved with sends, time passing and closes. The oracle: no panic, no hang, and
+//! Shared driver for the connection targets: the input is split into reads (some taken by
+//! lending), optionally ending in EOF, interleaved with sends, time passing and closes. The oracle: no panic, no hang, and
 //! memory bounded by the configured limits.
 
 use std::time::{Duration, Instant};
@@ -25,11 +25,25 @@ pub fn drive(mut conn: Connection, data: &[u8]) {
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         match op % 8 {
-            // A read of up to 255 bytes.
+            // A read of up to 255 bytes: half of them lend what they complete, echoing the
+            // data messages from the read buffer.
             0..=3 => {
                 let n = usize::from(tail.first().copied().unwrap_or(0)).min(rest.len().saturating_sub(1));
                 let chunk = rest.get(1..1 + n).unwrap_or(&[]);
-                conn.receive_bytes(now, chunk);
+                if op % 8 < 2 {
+                    conn.receive_bytes(now, chunk);
+                } else {
+                    conn.read_buffer().extend_from_slice(chunk);
+                    let mut lent = 0;
+                    conn.receive_buffered_with(now, |message, outbox| {
+                        assert!(message.len() <= 8192);
+                        if message.is_data() {
+                            let _ = outbox.send(message);
+                        }
+                        lent += 1;
+                        assert!(lent < 100_000, "lending does not end");
+                    });
+                }
                 rest = rest.get(1 + n..).unwrap_or(&[]);
             }
             4 => {

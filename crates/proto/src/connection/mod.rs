@@ -8,9 +8,13 @@
 //! - Network input is `receive_*`: [`receive_bytes`](Connection::receive_bytes),
 //!   [`receive_buffered`](Connection::receive_buffered), [`receive_eof`](Connection::receive_eof);
 //!   the passage of time is [`handle_timeout`](Connection::handle_timeout).
+//!   [`receive_buffered_with`](Connection::receive_buffered_with) also lends the messages it
+//!   completes to a callback, in place in the read buffer where it can, instead of queueing
+//!   them for `poll_event`.
 //! - Application commands are verbs: [`send`](Connection::send),
 //!   [`send_fragment`](Connection::send_fragment), [`ping`](Connection::ping),
-//!   [`pong`](Connection::pong), [`close`](Connection::close).
+//!   [`pong`](Connection::pong), [`close`](Connection::close); [`outbox`](Connection::outbox)
+//!   sends from borrowed payloads.
 //! - Outputs are `poll_*`: [`poll_event`](Connection::poll_event),
 //!   [`poll_transmit`](Connection::poll_transmit), [`poll_timeout`](Connection::poll_timeout),
 //!   and [`wants_transport_close`](Connection::wants_transport_close).
@@ -22,6 +26,7 @@
 //! `wants_transport_close` turns true, it writes what is left and closes the transport.
 
 mod keepalive;
+mod outbox;
 mod receive;
 mod send;
 
@@ -31,6 +36,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 
+pub use outbox::Outbox;
 pub use send::Outgoing;
 
 use crate::close::{CloseCode, CloseFrame};
@@ -39,11 +45,12 @@ use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::extension::Extension;
 use crate::frame::MAX_CONTROL_PAYLOAD;
-use crate::message::Message;
+use crate::message::{Message, MessageRef};
 use crate::opcode::OpCode;
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 use keepalive::{Keepalive, KeepaliveAction};
+use outbox::queue_data;
 use receive::{Received, Receiver};
 use send::{Payload, Sender};
 
@@ -244,6 +251,57 @@ impl Connection {
         self.process();
     }
 
+    /// [`receive_buffered`](Self::receive_buffered), lending each message these bytes
+    /// completed to `f` instead of queueing it for [`poll_event`](Self::poll_event), along with
+    /// an [`Outbox`] for replies. Returns how many messages `f` saw.
+    ///
+    /// A message that arrived whole in one uncompressed frame is lent straight from the read
+    /// buffer, unmasked and checked in place: no reference count is taken and nothing is
+    /// copied. Everything else (fragmented and compressed messages, pings and pongs, and what
+    /// follows them in the buffer) is decoded as `receive_buffered` does and lent from there;
+    /// messages [`poll_event`](Self::poll_event) had not yet returned go first. Order is kept
+    /// throughout.
+    ///
+    /// The peer's close frame and protocol errors are not lent: they take effect through
+    /// `poll_event`, after every message before them, as always. Poll `poll_event` (for them),
+    /// [`poll_transmit`](Self::poll_transmit) and the rest afterwards, as after
+    /// [`receive_bytes`](Self::receive_bytes).
+    pub fn receive_buffered_with<F>(&mut self, now: Instant, mut f: F) -> usize
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>),
+    {
+        self.now = now;
+        let mut lent = 0;
+        let mut consumed = 0;
+        // In place only while nothing decoded earlier waits to go first.
+        if self.events.is_empty()
+            && self.end_of_input.is_none()
+            && self.error.is_none()
+            && self.close_received.is_none()
+        {
+            let mut outbox = Outbox {
+                refused: self.check_can_send().err(),
+                fragmenting: self.sending_fragmented.is_some(),
+                sender: &mut self.sender,
+                extension: self.extension.as_deref_mut(),
+                compressed: &mut self.compressed,
+            };
+            while let Some((message, next)) = self.receiver.in_place(consumed, &self.config.limits)
+            {
+                f(message, &mut outbox);
+                lent += 1;
+                consumed = next;
+            }
+        }
+        self.receiver.buf.advance(consumed);
+        self.process();
+        while let Some(message) = self.events.pop_front() {
+            f(MessageRef::from(&message), &mut self.outbox());
+            lent += 1;
+        }
+        lent
+    }
+
     /// The transport reached end of file. If the closing handshake had not finished, the
     /// connection fails with [`Error::AbnormalClosure`] (close code 1006), after the messages
     /// that were already buffered. Poll afterwards as after
@@ -304,6 +362,18 @@ impl Connection {
                 };
                 self.close_with(code, reason)
             }
+        }
+    }
+
+    /// An [`Outbox`]: sending from borrowed payloads, which it copies into the send queue
+    /// (as a small frame is anyway), where [`send`](Self::send) takes owned ones.
+    pub fn outbox(&mut self) -> Outbox<'_> {
+        Outbox {
+            refused: self.check_can_send().err(),
+            fragmenting: self.sending_fragmented.is_some(),
+            sender: &mut self.sender,
+            extension: self.extension.as_deref_mut(),
+            compressed: &mut self.compressed,
         }
     }
 
@@ -487,14 +557,13 @@ impl Connection {
         if self.sending_fragmented.is_some() {
             return Err(Error::InvalidInput("a fragmented message is in progress"));
         }
-        if let Some(ext) = &mut self.extension {
-            if let Some(rsv) = ext.encode(&data, &mut self.compressed) {
-                let wire = self.compressed.split().freeze();
-                self.sender.frame(true, rsv, opcode, Payload::Shared(wire));
-                return Ok(());
-            }
-        }
-        self.sender.frame(true, 0, opcode, Payload::Shared(data));
+        queue_data(
+            &mut self.sender,
+            self.extension.as_deref_mut(),
+            &mut self.compressed,
+            opcode,
+            Payload::Shared(data),
+        );
         Ok(())
     }
 

@@ -13,9 +13,10 @@ use crate::error::ProtocolError;
 use crate::extension::Extension;
 use crate::frame::FrameHeader;
 use crate::mask::{apply_mask, apply_mask_ascii};
+use crate::message::MessageRef;
 use crate::opcode::OpCode;
 use crate::role::Role;
-use crate::utf8::{Utf8Bytes, Utf8Validator};
+use crate::utf8::{Utf8Bytes, Utf8Ref, Utf8Validator};
 
 /// What the receiver produced.
 #[derive(Debug)]
@@ -153,6 +154,58 @@ impl Receiver {
         // RFC 6455 8.1: a text message that is not valid UTF-8 fails the connection.
         let text = Utf8Bytes::try_from(payload).map_err(|_| ProtocolError::InvalidUtf8)?;
         Ok(Some(Received::Text(text)))
+    }
+
+    /// The message at `pos` in the buffer, lent in place, and where the next frame starts; or
+    /// `None` when the frame there needs the general path: a control frame, a fragment, a
+    /// compressed or incomplete frame, a frame while a message is in progress, and anything
+    /// invalid, which that path then reports. A frame it declines is left as it arrived.
+    #[inline]
+    pub(crate) fn in_place(
+        &mut self,
+        pos: usize,
+        limits: &Limits,
+    ) -> Option<(MessageRef<'_>, usize)> {
+        if self.frame.is_some() || self.message.is_some() {
+            return None;
+        }
+        let (header, header_len) = FrameHeader::parse(&self.buf[pos..]).ok()??;
+        let text = match header.opcode {
+            OpCode::Text => true,
+            OpCode::Binary => false,
+            _ => return None,
+        };
+        if !header.fin || header.rsv != 0 || self.check_header(&header, limits, 0).is_err() {
+            return None;
+        }
+        // check_header bounded the length by the frame size limit (a usize).
+        let len = usize::try_from(header.payload_len).ok()?;
+        let start = pos + header_len;
+        let end = start
+            .checked_add(len)
+            .filter(|&end| end <= self.buf.len())?;
+        let payload = &mut self.buf[start..end];
+        let ascii = match header.mask {
+            Some(key) if text => apply_mask_ascii(payload, key, 0),
+            Some(key) => {
+                apply_mask(payload, key, 0);
+                false
+            }
+            None => text && payload.is_ascii(),
+        };
+        if !text {
+            return Some((MessageRef::Binary(payload), end));
+        }
+        // RFC 6455 8.1: text must be valid UTF-8. ASCII is.
+        if !ascii && simdutf8::basic::from_utf8(payload).is_err() {
+            // Masked again, the frame is as it arrived, for the general path to fail on.
+            if let Some(key) = header.mask {
+                apply_mask(payload, key, 0);
+            }
+            return None;
+        }
+        let text = Utf8Ref::from_validated(payload);
+        Some((MessageRef::Text(text), end))
     }
 
     /// The frame rules that depend on the connection's state.

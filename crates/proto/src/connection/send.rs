@@ -280,7 +280,7 @@ pub(crate) enum Payload<'a> {
 }
 
 impl Payload<'_> {
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         match self {
             Payload::Borrowed(slice) => slice,
             Payload::Shared(bytes) => bytes,

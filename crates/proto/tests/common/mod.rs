@@ -103,3 +103,18 @@ pub fn close_code_sent(wire: &[u8]) -> Option<u16> {
             }
         })
 }
+
+/// Appends `wire` to the read buffer and takes what `receive_buffered_with` lends (as owned
+/// copies), echoing each data message through the outbox.
+pub fn lend_and_echo(conn: &mut Connection, wire: &[u8]) -> Vec<Message> {
+    conn.read_buffer().extend_from_slice(wire);
+    let mut lent = Vec::new();
+    let count = conn.receive_buffered_with(Instant::now(), |message, outbox| {
+        if message.is_data() {
+            outbox.send(message).unwrap();
+        }
+        lent.push(message.to_message());
+    });
+    assert_eq!(count, lent.len());
+    lent
+}
