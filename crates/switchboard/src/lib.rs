@@ -88,4 +88,6 @@ pub use split::{ReadHalf, WriteHalf};
 pub use websocket::WebSocket;
 
 pub use switchboard_proto as proto;
-pub use switchboard_proto::{CloseCode, CloseFrame, Message, Utf8Bytes};
+pub use switchboard_proto::{
+    CloseCode, CloseFrame, Message, MessageRef, Outbox, Utf8Bytes, Utf8Ref,
+};

@@ -13,7 +13,7 @@ use std::time::Instant;
 use bytes::Buf;
 use futures_core::Stream;
 use futures_sink::Sink;
-use switchboard_proto::{CloseCode, Connection, Message, Outgoing, State};
+use switchboard_proto::{CloseCode, Connection, Message, MessageRef, Outbox, Outgoing, State};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Sleep;
 
@@ -69,6 +69,49 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// call returns it.
     pub async fn recv(&mut self) -> Option<Result<Message>> {
         std::future::poll_fn(|cx| self.inner.poll_next_message(cx)).await
+    }
+
+    /// Receives without taking messages out of the read buffer: waits for input, then calls
+    /// `f` with every message it brought, in order, each lent as a [`MessageRef`] together
+    /// with an [`Outbox`] for replies. Returns how many messages `f` saw; `None` once the
+    /// connection is closed, as [`recv`](Self::recv).
+    ///
+    /// A message that arrived whole in one uncompressed frame (nearly every small message) is
+    /// lent straight from the read buffer: no allocation, reference count or copy. Others are
+    /// decoded as `recv` does and lent from there. Replies queued on the outbox, and automatic
+    /// pongs, are written in one go before it returns. While more than the configured
+    /// `write_buffer_size` waits to be written, it reads no more (backpressure).
+    ///
+    /// The close frame is lent too ([`MessageRef::Close`]); errors are returned as by `recv`,
+    /// after every message that came before them.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel-safe: `f` runs inside a single poll, so a dropped future has lent nothing it
+    /// did not finish lending.
+    ///
+    /// ```no_run
+    /// # async fn run(mut ws: switchboard::WebSocket<tokio::net::TcpStream>) {
+    /// // An echo server's loop.
+    /// while let Some(received) = ws
+    ///     .recv_with(|message, outbox| {
+    ///         if message.is_data() {
+    ///             let _ = outbox.send(message);
+    ///         }
+    ///     })
+    ///     .await
+    /// {
+    ///     if received.is_err() {
+    ///         break;
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub async fn recv_with<F>(&mut self, mut f: F) -> Option<Result<usize>>
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>),
+    {
+        std::future::poll_fn(|cx| self.inner.poll_recv_with(cx, &mut f)).await
     }
 
     /// Sends a message and waits until it is written to the transport.
@@ -336,8 +379,77 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
     }
 
+    pub(crate) fn poll_recv_with<F>(
+        &mut self,
+        cx: &mut Context<'_>,
+        f: &mut F,
+    ) -> Poll<Option<Result<usize>>>
+    where
+        F: FnMut(MessageRef<'_>, &mut Outbox<'_>),
+    {
+        loop {
+            // Messages decoded before (a close frame, or what `recv` left) go first.
+            let mut lent = 0;
+            loop {
+                match self.conn.poll_event() {
+                    Ok(Some(message)) => {
+                        f(MessageRef::from(&message), &mut self.conn.outbox());
+                        lent += 1;
+                    }
+                    Ok(None) => break,
+                    // The error stays: the next call reports it, after these messages.
+                    Err(_) if lent > 0 => break,
+                    Err(error) => {
+                        if self.error_reported {
+                            ready!(self.poll_finish(cx));
+                            return Poll::Ready(None);
+                        }
+                        if self.poll_write_out(cx).is_pending() && !self.transport_closed {
+                            return Poll::Pending;
+                        }
+                        self.error_reported = true;
+                        return Poll::Ready(Some(Err(error.into())));
+                    }
+                }
+            }
+            if lent > 0 {
+                // Replies and automatic answers leave now, in one write. A write error shows
+                // up on the next call, as the read side sees it too.
+                let _ = self.poll_write_out(cx);
+                return Poll::Ready(Some(Ok(lent)));
+            }
+            if self.conn.state() == State::Closed {
+                ready!(self.poll_finish(cx));
+                return Poll::Ready(None);
+            }
+            match self.poll_write_out(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(self.io_failed(e)),
+                // Backpressure: replies are queued without waiting for room, so no more is
+                // read while more than `write_buffer_size` waits to be written.
+                Poll::Pending if self.pending_bytes() >= self.write_buffer_size => {
+                    return Poll::Pending;
+                }
+                _ => {}
+            }
+            if self.poll_timer(cx) {
+                continue;
+            }
+            match ready!(self.poll_read_in(cx)) {
+                Ok(0) => self.conn.receive_eof(),
+                Ok(_) => {
+                    let lent = self.conn.receive_buffered_with(now(), &mut *f);
+                    if lent > 0 {
+                        let _ = self.poll_write_out(cx);
+                        return Poll::Ready(Some(Ok(lent)));
+                    }
+                }
+                Err(e) => return Poll::Ready(self.io_failed(e)),
+            }
+        }
+    }
+
     /// A transport error while the connection was open: report it once, then end.
-    fn io_failed(&mut self, e: io::Error) -> Option<Result<Message>> {
+    fn io_failed<T>(&mut self, e: io::Error) -> Option<Result<T>> {
         self.transport_closed = true;
         if self.error_reported {
             return None;

@@ -559,3 +559,204 @@ async fn cancelled_reads_and_writes_lose_nothing() {
     client.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
     closing.await.unwrap();
 }
+
+/// `recv_with` and the lent messages it takes every received message as.
+mod lending {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use switchboard::{MessageRef, Outbox};
+
+    /// Echoes every data message it is lent, and keeps owned copies of all of them.
+    fn echo_into(seen: &mut Vec<Message>) -> impl FnMut(MessageRef<'_>, &mut Outbox<'_>) + '_ {
+        |message, outbox| {
+            if message.is_data() {
+                outbox.send(message).unwrap();
+            }
+            seen.push(message.to_message());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_lent_in_one_call_and_answered_in_one_write() {
+        let (a, b) = duplex(1 << 20);
+        let (a, b) = (CountWrites::new(a), CountWrites::new(b));
+        let server_writes = b.writes.clone();
+        let (mut client, mut server) = pair_with(a, b, &config());
+        for i in 0..16 {
+            client.queue(format!("m{i}")).unwrap();
+        }
+        client
+            .queue(Message::Ping(Bytes::from_static(b"ping")))
+            .unwrap();
+        client.flush().await.unwrap();
+        let mut seen = Vec::new();
+        let lent = server.recv_with(echo_into(&mut seen)).await;
+        assert_eq!(lent.unwrap().unwrap(), 17);
+        assert_eq!(seen[0], Message::text("m0"));
+        assert_eq!(seen[16], Message::Ping(Bytes::from_static(b"ping")));
+        // The 16 echoes and the pong left in one write, before `recv_with` returned.
+        assert_eq!(server_writes.load(Ordering::Relaxed), 1);
+        for i in 0..16 {
+            let got = client.recv().await.unwrap().unwrap();
+            assert_eq!(got, Message::text(format!("m{i}")));
+        }
+        let pong = client.recv().await.unwrap().unwrap();
+        assert_eq!(pong, Message::Pong(Bytes::from_static(b"ping")));
+    }
+
+    #[tokio::test]
+    async fn a_message_spanning_many_reads_is_lent_whole() {
+        // Too big for one read: decoded as it arrives, then lent from the decoded copy.
+        let (mut client, mut server) = pair(&config());
+        let big = Message::binary(vec![7u8; 300_000]);
+        client.send(big.clone()).await.unwrap();
+        client.send("after it").await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            server
+                .recv_with(echo_into(&mut seen))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        assert_eq!(seen, [big.clone(), Message::text("after it")]);
+        assert_eq!(client.recv().await.unwrap().unwrap(), big);
+        assert_eq!(
+            client.recv().await.unwrap().unwrap(),
+            Message::text("after it")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_close_is_lent_then_the_connection_ends() {
+        let (mut client, mut server) = pair(&config());
+        let server_task = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(lent) = server.recv_with(echo_into(&mut seen)).await {
+                lent.unwrap();
+            }
+            (seen, server.close_code())
+        });
+        client.send("last").await.unwrap();
+        client.close(CloseCode::GOING_AWAY, "bye").await.unwrap();
+        let (seen, code) = server_task.await.unwrap();
+        assert_eq!(seen[0], Message::text("last"));
+        assert!(matches!(&seen[1], Message::Close(Some(f)) if f.code == CloseCode::GOING_AWAY));
+        assert_eq!(seen.len(), 2);
+        assert_eq!(code, Some(CloseCode::GOING_AWAY));
+    }
+
+    #[tokio::test]
+    async fn a_protocol_error_is_reported_once_after_the_messages_before_it() {
+        let (mut raw, server_io) = duplex(1024);
+        let now = tokio::time::Instant::now().into_std();
+        let conn = Connection::server(Config::default(), now);
+        let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+        // A masked "hi" (key 0), then an unmasked frame, which a server must fail on.
+        tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x82\0\0\0\0hi\x81\x02hi")
+            .await
+            .unwrap();
+        let mut seen = Vec::new();
+        let first = server.recv_with(echo_into(&mut seen)).await;
+        assert_eq!(first.unwrap().unwrap(), 1);
+        assert_eq!(seen, [Message::text("hi")]);
+        let error = server.recv_with(echo_into(&mut seen)).await;
+        assert_eq!(
+            error.unwrap().unwrap_err().close_code(),
+            CloseCode::PROTOCOL_ERROR
+        );
+        assert!(server.recv_with(echo_into(&mut seen)).await.is_none());
+        let mut reply = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut raw, &mut reply)
+            .await
+            .unwrap();
+        assert_eq!(&reply[..4], b"\x81\x02hi", "the echo, then the close frame");
+        assert_eq!(&reply[4..8], b"\x88\x10\x03\xea");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reading_stops_while_the_replies_cannot_be_written() {
+        // The peer sends and never reads: once the echoes fill the pipe and the write buffer,
+        // the server must stop reading rather than queue echoes without bound.
+        let config = config().write_buffer_size(16 << 10);
+        let (mut raw, server_io) = duplex(8 << 10);
+        let now = tokio::time::Instant::now().into_std();
+        let conn = Connection::server(config.protocol.clone(), now);
+        let mut server = WebSocket::from_connection(server_io, conn, &config, None);
+        let written = Arc::new(AtomicUsize::new(0));
+        let counter = written.clone();
+        let frame: Vec<u8> = [&b"\x82\xfe\x10\x00\0\0\0\0"[..], &[9u8; 4096]].concat();
+        let writer = tokio::spawn(async move {
+            for _ in 0..512 {
+                tokio::io::AsyncWriteExt::write_all(&mut raw, &frame)
+                    .await
+                    .unwrap();
+                counter.fetch_add(frame.len(), Ordering::Relaxed);
+            }
+            raw
+        });
+        let mut lent = 0;
+        let mut echo = |message: MessageRef<'_>, outbox: &mut Outbox<'_>| {
+            outbox.send(message).unwrap();
+            lent += 1;
+        };
+        let serving = async {
+            while let Some(result) = server.recv_with(&mut echo).await {
+                result.unwrap();
+            }
+        };
+        assert!(tokio::time::timeout(Duration::from_secs(5), serving)
+            .await
+            .is_err());
+        let written = written.load(Ordering::Relaxed);
+        assert!(!writer.is_finished(), "the peer's 2 MiB all went in");
+        assert!(lent > 0);
+        assert!(
+            written < 256 << 10,
+            "read {written} bytes of a peer that does not read"
+        );
+        writer.abort();
+    }
+
+    #[tokio::test]
+    async fn cancelled_lending_loses_nothing() {
+        let (a, b) = duplex(1 << 20);
+        let (mut client, mut server) = pair_with(
+            Trickle::new(a),
+            Trickle::new(b),
+            &config().compression(None),
+        );
+        let messages: Vec<Message> = (0..40)
+            .map(|i| match i % 3 {
+                0 => Message::text(format!("text {i} {}", "é".repeat(i))),
+                1 => Message::binary(vec![i as u8; i * 37]),
+                _ => Message::text(""),
+            })
+            .collect();
+        let to_send = messages.clone();
+        let sender = tokio::spawn(async move {
+            for message in to_send {
+                client.send(message).await.unwrap();
+            }
+            client
+        });
+        // Each `recv_with` future is dropped after a few polls; every message is lent once.
+        let mut received = Vec::new();
+        let mut polls = 1;
+        while received.len() < messages.len() {
+            polls = polls % 5 + 1;
+            let lend = |message: MessageRef<'_>, _: &mut Outbox<'_>| {
+                received.push(message.to_message());
+            };
+            if let Some(result) = poll_then_drop(server.recv_with(lend), polls).await {
+                result.unwrap().unwrap();
+            }
+        }
+        assert_eq!(received, messages);
+        let mut client = sender.await.unwrap();
+        let closing = tokio::spawn(async move { while server.recv().await.is_some() {} });
+        client.close(CloseCode::NORMAL_CLOSURE, "").await.unwrap();
+        closing.await.unwrap();
+    }
+}
