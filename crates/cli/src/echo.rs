@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use switchboard::proto::handshake::Accept;
 use switchboard::server::tls::{self, TlsAcceptor};
-use switchboard::{accept_with, WebSocketConfig};
+use switchboard::{accept_with, MessageRef, Outbox, WebSocketConfig};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
@@ -167,17 +167,17 @@ where
         Ok(ws) => ws,
         Err(e) => return debug!(%peer, "handshake failed: {e}"),
     };
-    // `feed` queues each echo; `recv` writes them out in one go once it has returned every
-    // message that arrived together and waits for more.
-    while let Some(received) = ws.recv().await {
-        match received {
-            Ok(message) if message.is_data() => {
-                if let Err(e) = ws.feed(message).await {
-                    return debug!(%peer, "send failed: {e}");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => return debug!(%peer, "connection failed: {e}"),
+    // Each message is lent from the read buffer and its echo queued straight from there; the
+    // echoes of everything one read brought leave in one write.
+    let echo = |message: MessageRef<'_>, outbox: &mut Outbox<'_>| {
+        if message.is_data() {
+            // Fails only once the connection is closing, which `recv_with` then reports.
+            let _ = outbox.send(message);
+        }
+    };
+    while let Some(received) = ws.recv_with(echo).await {
+        if let Err(e) = received {
+            return debug!(%peer, "connection failed: {e}");
         }
     }
 }

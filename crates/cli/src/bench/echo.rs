@@ -5,17 +5,16 @@
 //! order, so the front of the FIFO is the message being answered. The FIFO also holds what
 //! was sent, so every echo is compared byte for byte (a mismatch counts as an error).
 //!
-//! A connection's loop runs in one task and never waits on anything but its socket: after
-//! an echo it also takes every further echo already buffered (`now_or_never`), queues one
-//! new message per echo and writes them all in one flush, so with deep pipelines the load
-//! generator makes as few system calls as it can.
+//! A connection's loop runs in one task and never waits on anything but its socket: it takes
+//! every echo one read brought, lent from the read buffer (`recv_with`), queues one new
+//! message per echo and writes them all at once, so with deep pipelines the load generator
+//! makes as few system calls, and as little work per message, as it can.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
-use switchboard::{CloseCode, MaybeTlsStream, Message, WebSocket};
+use switchboard::{CloseCode, MaybeTlsStream, Message, MessageRef, Outbox, WebSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -127,43 +126,48 @@ async fn websocket_loop(
     // The wire counters when the measured window opened.
     let mut window_start = None;
     loop {
-        let mut received = tokio::select! {
+        // Every echo one read brought is lent here; the next message for each is queued at
+        // once, and `recv_with` writes them all in one go before it returns.
+        let mut failure = None;
+        let on_echo = |message: MessageRef<'_>, outbox: &mut Outbox<'_>| {
+            if failure.is_some() {
+                return;
+            }
+            match message {
+                MessageRef::Text(_) | MessageRef::Binary(_) => {
+                    let now = Instant::now();
+                    if !tracker.echoed(message.as_bytes(), now) {
+                        failure = Some("protocol confusion".to_string());
+                        return;
+                    }
+                    let next = tracker.next_message(now);
+                    if let Err(e) = outbox.send(MessageRef::from(&next)) {
+                        failure = Some(e.to_string());
+                    }
+                }
+                MessageRef::Close(frame) => {
+                    failure = Some(format!("the server closed the connection: {frame:?}"));
+                }
+                MessageRef::Ping(_) | MessageRef::Pong(_) => {}
+            }
+        };
+        let received = tokio::select! {
             biased;
             () = &mut deadline => break,
             () = &mut warmup, if window_start.is_none() => {
                 window_start = Some(ws.get_ref().totals());
                 continue;
             }
-            received = ws.recv() => received,
+            received = ws.recv_with(on_echo) => received,
         };
-        // Take this echo and every one already buffered, then write all the replies at once.
-        loop {
-            let message = match received {
-                Some(Ok(message)) => message,
-                Some(Err(e)) => return Err(format!("connection failed: {e}")),
-                None => return Err("the server closed the connection".into()),
-            };
-            match message {
-                Message::Text(_) | Message::Binary(_) => {
-                    let now = Instant::now();
-                    if !tracker.echoed(message.as_bytes(), now) {
-                        return Err("protocol confusion".into());
-                    }
-                    let message = tracker.next_message(now);
-                    ws.queue(message).map_err(|e| e.to_string())?;
-                }
-                Message::Close(frame) => {
-                    return Err(format!("the server closed the connection: {frame:?}"))
-                }
-                Message::Ping(_) | Message::Pong(_) => {}
-            }
-            // `recv` is cancel-safe, so polling it once and dropping it loses nothing.
-            match ws.recv().now_or_never() {
-                Some(next) => received = next,
-                None => break,
-            }
+        match received {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("connection failed: {e}")),
+            None => return Err("the server closed the connection".into()),
         }
-        ws.flush().await.map_err(|e| e.to_string())?;
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
     }
     if let Some(start) = window_start {
         tracker.stats.wire = Some(ws.get_ref().totals() - start);
