@@ -155,6 +155,50 @@ async fn raw_tcp_mode_drives_the_raw_tcp_echo() {
 }
 
 #[tokio::test]
+async fn echo_rate_paces_the_load_in_both_transports() {
+    // 4 connections x bursts of 2 at 400 messages/s: a burst every 20 ms per connection. Unpaced,
+    // the same run echoes thousands of messages a second.
+    for raw in [false, true] {
+        let echo = echo_process(if raw { &["--raw-tcp"] } else { &[] }).await;
+        let target = match echo.url.strip_prefix("tcp://") {
+            Some(addr) => vec!["--raw-tcp", addr],
+            None => vec![echo.url.as_str()],
+        };
+        let mut args = target;
+        args.extend([
+            "-c",
+            "4",
+            "-p",
+            "2",
+            "--echo-rate",
+            "400",
+            "-d",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--json",
+        ]);
+        let report = json(&bench(&args).await);
+        assert_sane_load(&report, 4);
+        assert_eq!(report["settings"]["rate_per_s"], 400.0, "{report:#}");
+        let rate = report["load"]["messages_per_s"].as_f64().unwrap();
+        assert!((200.0..=440.0).contains(&rate), "{rate} msg/s: {report:#}");
+    }
+}
+
+#[tokio::test]
+async fn echo_rate_is_refused_with_idle_and_for_nonsense() {
+    for args in [
+        &["ws://127.0.0.1:9", "--idle", "--echo-rate", "100"][..],
+        &["ws://127.0.0.1:9", "--echo-rate", "0"][..],
+        &["ws://127.0.0.1:9", "--echo-rate", "fast"][..],
+    ] {
+        let output = bench(args).await;
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[tokio::test]
 async fn exits_3_when_no_connection_opens() {
     // Bind and drop to find a port with (very probably) nothing listening.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

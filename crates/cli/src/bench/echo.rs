@@ -11,7 +11,7 @@
 //! makes as few system calls, and as little work per message, as it can.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchboard::{CloseCode, MaybeTlsStream, Message, MessageRef, Outbox, WebSocket};
@@ -24,7 +24,53 @@ use super::wire::Counted;
 use super::Plan;
 
 /// How long closing a connection at the end may take before it is dropped.
-const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Sending at a fixed rate (`--echo-rate`) instead of as fast as echoes return: a connection
+/// sends its `pipeline` messages in one burst, bursts are `interval` apart, and a burst waits
+/// until the previous one is echoed. A connection may fall up to [`CATCH_UP`] behind and make
+/// up for it; bursts it missed beyond that are dropped, so a server that cannot keep up shows
+/// a lower rate in the report instead of a growing backlog.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    interval: Duration,
+    next: Instant,
+}
+
+impl Pace {
+    /// The pace of connection `index` of `connections` at `rate` messages per second in all,
+    /// starting at `start`: the connections' bursts are spread evenly over the interval.
+    pub(crate) fn new(
+        rate: f64,
+        connections: usize,
+        pipeline: usize,
+        index: usize,
+        start: Instant,
+    ) -> Self {
+        let interval = Duration::from_secs_f64((pipeline * connections) as f64 / rate);
+        let offset = interval.mul_f64(index as f64 / connections as f64);
+        Self {
+            interval,
+            next: start + offset,
+        }
+    }
+
+    /// When the next burst is due.
+    fn due(&self) -> Instant {
+        self.next
+    }
+
+    /// A burst went out at `now`: the next one is due an interval after this one was.
+    fn sent(&mut self, now: Instant) {
+        let floor = now.checked_sub(CATCH_UP).unwrap_or(now);
+        self.next = (self.next + self.interval).max(floor);
+    }
+}
+
+/// How far a paced connection may fall behind and still catch up. tokio's timers tick every
+/// millisecond: a connection whose bursts are due more often than that sends them in bunches,
+/// one tick's worth at a time, and keeps its rate on average.
+const CATCH_UP: Duration = Duration::from_millis(2);
 
 /// One connection's bookkeeping, shared by the WebSocket and raw TCP loops.
 struct Tracker {
@@ -97,9 +143,10 @@ pub(crate) async fn websocket(
     payload: Payload,
     pipeline: usize,
     plan: Plan,
+    pace: Option<Pace>,
 ) -> ConnStats {
     let mut tracker = Tracker::new(payload, plan.clone(), pipeline);
-    if let Err(e) = websocket_loop(&mut ws, &mut tracker, pipeline, &plan).await {
+    if let Err(e) = websocket_loop(&mut ws, &mut tracker, pipeline, &plan, pace).await {
         tracker.stats.error(e);
         return tracker.stats;
     }
@@ -113,31 +160,37 @@ async fn websocket_loop(
     tracker: &mut Tracker,
     pipeline: usize,
     plan: &Plan,
+    mut pace: Option<Pace>,
 ) -> Result<(), String> {
-    let now = Instant::now();
-    for _ in 0..pipeline {
-        let message = tracker.next_message(now);
-        ws.queue(message).map_err(|e| e.to_string())?;
-    }
-    ws.flush().await.map_err(|e| e.to_string())?;
+    let paced = pace.is_some();
     let deadline = tokio::time::sleep_until(plan.end.into());
     let warmup = tokio::time::sleep_until(plan.warmup_end.into());
-    tokio::pin!(deadline, warmup);
+    // The first burst goes at once, or when this connection's pace says; paced, every burst.
+    let first = pace.map_or_else(Instant::now, |pace| pace.due());
+    let burst = tokio::time::sleep_until(first.into());
+    tokio::pin!(deadline, warmup, burst);
+    let mut bursting = true;
     // The wire counters when the measured window opened.
     let mut window_start = None;
     loop {
-        // Every echo one read brought is lent here; the next message for each is queued at
-        // once, and `recv_with` writes them all in one go before it returns.
+        let may_burst = bursting && tracker.in_flight.is_empty();
+        // Every echo one read brought is lent here; unpaced, the next message for each is
+        // queued at once, and `recv_with` writes them all in one go before it returns.
         let mut failure = None;
+        // One clock reading for all the echoes of a read, as the raw TCP loop takes.
+        let mut read_at = None;
         let on_echo = |message: MessageRef<'_>, outbox: &mut Outbox<'_>| {
             if failure.is_some() {
                 return;
             }
             match message {
                 MessageRef::Text(_) | MessageRef::Binary(_) => {
-                    let now = Instant::now();
+                    let now = *read_at.get_or_insert_with(Instant::now);
                     if !tracker.echoed(message.as_bytes(), now) {
                         failure = Some("protocol confusion".to_string());
+                        return;
+                    }
+                    if paced {
                         return;
                     }
                     let next = tracker.next_message(now);
@@ -156,6 +209,22 @@ async fn websocket_loop(
             () = &mut deadline => break,
             () = &mut warmup, if window_start.is_none() => {
                 window_start = Some(ws.get_ref().totals());
+                continue;
+            }
+            () = &mut burst, if may_burst => {
+                let now = Instant::now();
+                for _ in 0..pipeline {
+                    let message = tracker.next_message(now);
+                    ws.queue(message).map_err(|e| e.to_string())?;
+                }
+                ws.flush().await.map_err(|e| e.to_string())?;
+                match &mut pace {
+                    Some(pace) => {
+                        pace.sent(now);
+                        burst.as_mut().reset(pace.due().into());
+                    }
+                    None => bursting = false,
+                }
                 continue;
             }
             received = ws.recv_with(on_echo) => received,
@@ -182,9 +251,10 @@ pub(crate) async fn raw_tcp(
     payload: Payload,
     pipeline: usize,
     plan: Plan,
+    pace: Option<Pace>,
 ) -> ConnStats {
     let mut tracker = Tracker::new(payload, plan.clone(), pipeline);
-    if let Err(e) = raw_tcp_loop(&mut stream, &mut tracker, pipeline, &plan).await {
+    if let Err(e) = raw_tcp_loop(&mut stream, &mut tracker, pipeline, &plan, pace).await {
         tracker.stats.error(e);
     }
     tracker.stats
@@ -195,23 +265,39 @@ async fn raw_tcp_loop(
     tracker: &mut Tracker,
     pipeline: usize,
     plan: &Plan,
+    mut pace: Option<Pace>,
 ) -> Result<(), String> {
     // Raw TCP has no framing: every message is the same size (`--payload letters`).
     let size = tracker.payload.fixed_size().unwrap_or(1).max(1);
     let mut out = BytesMut::with_capacity(size * pipeline);
     let mut input = BytesMut::with_capacity((size * pipeline).max(64 << 10));
-    let now = Instant::now();
-    for _ in 0..pipeline {
-        out.extend_from_slice(&tracker.next(now));
-    }
-    stream.write_all(&out).await.map_err(|e| e.to_string())?;
-    out.clear();
     let deadline = tokio::time::sleep_until(plan.end.into());
-    tokio::pin!(deadline);
+    // As in the WebSocket loop: one burst at once, or a burst at every step of the pace.
+    let first = pace.map_or_else(Instant::now, |pace| pace.due());
+    let burst = tokio::time::sleep_until(first.into());
+    tokio::pin!(deadline, burst);
+    let mut bursting = true;
     loop {
+        let may_burst = bursting && tracker.in_flight.is_empty();
         let read = tokio::select! {
             biased;
             () = &mut deadline => return Ok(()),
+            () = &mut burst, if may_burst => {
+                let now = Instant::now();
+                for _ in 0..pipeline {
+                    out.extend_from_slice(&tracker.next(now));
+                }
+                stream.write_all(&out).await.map_err(|e| e.to_string())?;
+                out.clear();
+                match &mut pace {
+                    Some(pace) => {
+                        pace.sent(now);
+                        burst.as_mut().reset(pace.due().into());
+                    }
+                    None => bursting = false,
+                }
+                continue;
+            }
             read = stream.read_buf(&mut input) => read.map_err(|e| e.to_string())?,
         };
         if read == 0 {
@@ -223,7 +309,9 @@ async fn raw_tcp_loop(
             if !tracker.echoed(&echo, now) {
                 return Err("protocol confusion".into());
             }
-            out.extend_from_slice(&tracker.next(now));
+            if pace.is_none() {
+                out.extend_from_slice(&tracker.next(now));
+            }
         }
         if input.capacity() < size {
             input.reserve(size.max(64 << 10));
@@ -232,5 +320,35 @@ async fn raw_tcp_loop(
             stream.write_all(&out).await.map_err(|e| e.to_string())?;
             out.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paced_connections_spread_their_bursts_over_the_interval() {
+        let start = Instant::now();
+        // 10 connections x 16 messages at 1,000 messages/s: a burst every 160 ms each.
+        let paces: Vec<Pace> = (0..10)
+            .map(|i| Pace::new(1000.0, 10, 16, i, start))
+            .collect();
+        assert_eq!(paces[0].interval, Duration::from_millis(160));
+        assert_eq!(paces[0].due(), start);
+        assert_eq!(paces[5].due(), start + Duration::from_millis(80));
+    }
+
+    #[test]
+    fn a_late_burst_keeps_the_schedule_within_the_catch_up_window() {
+        let start = Instant::now();
+        let mut pace = Pace::new(1000.0, 1, 1, 0, start);
+        // Sent 1.5 ms late: the next burst is still due on the schedule, 1 ms after the first.
+        pace.sent(start + Duration::from_micros(1500));
+        assert_eq!(pace.due(), start + Duration::from_millis(1));
+        // Far behind: the missed bursts beyond the catch-up window are dropped.
+        let late = start + Duration::from_millis(50);
+        pace.sent(late);
+        assert_eq!(pace.due(), late - CATCH_UP);
     }
 }

@@ -133,6 +133,14 @@ pub(crate) struct Args {
     /// Messages in flight per connection.
     #[arg(short, long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pipeline: u32,
+    /// Echo: send this many messages per second in all instead of as fast as echoes return.
+    /// Each connection sends its --pipeline messages in one burst, the bursts spread evenly
+    /// over time, each once the previous one is echoed. Servers compared at the same rate do
+    /// the same work, so their CPU time per message compares directly; messages/s shows the
+    /// rate achieved.
+    #[arg(long, value_name = "PER_SECOND", value_parser = publish::parse_rate,
+          conflicts_with_all = ["idle", "fanout"])]
+    echo_rate: Option<f64>,
     /// How long to measure (after the warm-up), e.g. 10s, 500ms, 2m. In --idle mode: how long
     /// to hold the connections.
     #[arg(short, long, default_value = "10s", value_parser = parse_duration)]
@@ -252,6 +260,8 @@ struct Shared {
     config: WebSocketConfig,
     payload: Payload,
     pipeline: usize,
+    connections: usize,
+    rate: Option<f64>,
     idle: bool,
     start: Instant,
     connect_rate: Option<f64>,
@@ -299,6 +309,8 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         config,
         payload: Payload::new(args.payload, size, args.binary),
         pipeline: args.pipeline as usize,
+        connections: args.connections as usize,
+        rate: args.echo_rate,
         idle: args.idle,
         start: Instant::now(),
         connect_rate: args.connect_rate.filter(|rate| *rate > 0.0),
@@ -376,6 +388,7 @@ async fn run(args: Args, threads: usize) -> ExitCode {
         payload: args.payload,
         binary: args.binary,
         pipeline: args.pipeline,
+        rate: args.echo_rate,
         duration: args.duration,
         warmup,
         threads,
@@ -446,14 +459,17 @@ async fn connection(
         return Outcome::Failed;
     };
     let (payload, pipeline) = (shared.payload.clone(), shared.pipeline);
+    let pace = shared
+        .rate
+        .map(|rate| echo::Pace::new(rate, shared.connections, pipeline, index, Instant::now()));
     match (transport, shared.idle) {
         (Transport::Ws(ws), true) => Outcome::Held(idle::websocket(*ws, plan).await),
         (Transport::Tcp(stream), true) => Outcome::Held(idle::raw_tcp(stream, plan).await),
         (Transport::Ws(ws), false) => {
-            Outcome::Echo(echo::websocket(*ws, payload, pipeline, plan).await)
+            Outcome::Echo(echo::websocket(*ws, payload, pipeline, plan, pace).await)
         }
         (Transport::Tcp(stream), false) => {
-            Outcome::Echo(echo::raw_tcp(stream, payload, pipeline, plan).await)
+            Outcome::Echo(echo::raw_tcp(stream, payload, pipeline, plan, pace).await)
         }
     }
 }

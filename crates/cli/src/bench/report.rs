@@ -125,6 +125,8 @@ pub(crate) struct Inputs<'a> {
     pub(crate) payload: Kind,
     pub(crate) binary: bool,
     pub(crate) pipeline: u32,
+    /// `--echo-rate`: the rate asked for, if the load was paced.
+    pub(crate) rate: Option<f64>,
     pub(crate) duration: Duration,
     pub(crate) warmup: Duration,
     pub(crate) threads: usize,
@@ -146,6 +148,10 @@ pub(crate) struct Settings {
     pub(crate) payload: &'static str,
     pub(crate) binary: bool,
     pub(crate) pipeline: u32,
+    /// The messages per second asked for (`--echo-rate`); absent when sending as fast as
+    /// echoes return.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) rate_per_s: Option<f64>,
     pub(crate) duration_s: f64,
     pub(crate) warmup_s: f64,
     pub(crate) threads: usize,
@@ -273,6 +279,7 @@ impl Report {
                 payload: inputs.payload.name(),
                 binary: inputs.binary,
                 pipeline: inputs.pipeline,
+                rate_per_s: inputs.rate,
                 duration_s: window.as_secs_f64(),
                 warmup_s: inputs.warmup.as_secs_f64(),
                 threads: inputs.threads,
@@ -301,8 +308,12 @@ impl Report {
                 s.message_size
             ),
         };
+        let paced = match s.rate_per_s {
+            Some(rate) => format!(", paced at {rate:.0} msg/s"),
+            None => String::new(),
+        };
         format!(
-            "{} {} {}: {} connections, {content} {}, pipeline {}, {} s",
+            "{} {} {}: {} connections, {content} {}, pipeline {}{paced}, {} s",
             self.mode,
             self.transport,
             self.target,
