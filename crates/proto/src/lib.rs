@@ -26,9 +26,9 @@
 //!   method taxonomy.
 //! - Messages can also be lent instead of handed over:
 //!   [`Connection::receive_buffered_with`] passes each to a callback as a [`MessageRef`],
-//!   straight from the read buffer when it arrived in one uncompressed frame, with an
-//!   [`Outbox`] for replies. That path takes no allocation, reference count or copy per
-//!   message.
+//!   straight from the read buffer when it arrived in one uncompressed frame under 16 KiB,
+//!   with an [`Outbox`] for replies. That path takes no allocation, reference count or copy
+//!   per message.
 //! - [`extension`]: the extension seam and [`extension::deflate`].
 //! - [`Config`] and [`Limits`]: every limit is on by default, each default explained.
 //! - [`Error`], [`ProtocolError`], [`HandshakeError`]: typed errors that know their close

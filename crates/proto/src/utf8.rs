@@ -53,6 +53,11 @@ impl Utf8Bytes {
         &self.0
     }
 
+    /// The underlying buffer, shared.
+    pub(crate) fn as_shared(&self) -> &Bytes {
+        &self.0
+    }
+
     /// The underlying buffer.
     pub fn into_bytes(self) -> Bytes {
         self.0

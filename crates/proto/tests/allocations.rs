@@ -1,7 +1,7 @@
 //! The echo path allocates nothing per message once it is warm: received messages are
 //! slices of the read buffer (or lent in place), replies are encoded into the send buffer
-//! (large payloads are queued as they are, next to their header), and the buffers and the
-//! chunk list are reused once the bytes handed out are dropped.
+//! (large payloads are queued as they are, next to their header, lent ones too), and the
+//! buffers and the chunk list are reused once the bytes handed out are dropped.
 //!
 //! Counted with dhat's heap usage testing, which counts every allocation of the process: so
 //! this file holds one test, and nothing else runs while it counts.

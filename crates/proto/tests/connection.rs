@@ -680,6 +680,18 @@ mod lending {
     }
 
     #[test]
+    fn a_large_message_is_shared_and_its_echo_queued_without_a_copy() {
+        let payload = vec![5u8; 20_000];
+        let mut s = server();
+        let lent = lend_and_echo(&mut s, &from_client(true, OpCode::Binary, &payload));
+        assert_eq!(lent, [Message::binary(payload.clone())]);
+        let out = s.poll_transmit().unwrap();
+        // The header in one chunk, the payload in another: a slice of what was received.
+        assert_eq!(out.chunk_count(), 2);
+        assert_eq!(bytes::Buf::remaining(&out), 4 + payload.len());
+    }
+
+    #[test]
     fn a_frame_split_across_reads_is_lent_once_whole() {
         let wire = from_client(true, OpCode::Text, b"split in two");
         let mut s = server();

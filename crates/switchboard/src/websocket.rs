@@ -76,10 +76,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WebSocket<S> {
     /// with an [`Outbox`] for replies. Returns how many messages `f` saw; `None` once the
     /// connection is closed, as [`recv`](Self::recv).
     ///
-    /// A message that arrived whole in one uncompressed frame (nearly every small message) is
-    /// lent straight from the read buffer: no allocation, reference count or copy. Others are
-    /// decoded as `recv` does and lent from there. Replies queued on the outbox, and automatic
-    /// pongs, are written in one go before it returns. While more than the configured
+    /// A message under 16 KiB that arrived whole in one uncompressed frame (nearly every
+    /// small message) is lent straight from the read buffer: no allocation, reference count or
+    /// copy. Others are decoded as `recv` does and lent from there, and a large payload they
+    /// lend goes back out through the outbox without a copy. Replies queued on the outbox, and
+    /// automatic pongs, are written in one go before it returns. While more than the configured
     /// `write_buffer_size` waits to be written, it reads no more (backpressure).
     ///
     /// The close frame is lent too ([`MessageRef::Close`]); errors are returned as by `recv`,

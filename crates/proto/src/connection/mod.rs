@@ -50,7 +50,7 @@ use crate::opcode::OpCode;
 use crate::role::Role;
 use crate::utf8::Utf8Validator;
 use keepalive::{Keepalive, KeepaliveAction};
-use outbox::queue_data;
+use outbox::{queue_data, shared_payload};
 use receive::{Received, Receiver};
 use send::{Payload, Sender};
 
@@ -255,12 +255,13 @@ impl Connection {
     /// completed to `f` instead of queueing it for [`poll_event`](Self::poll_event), along with
     /// an [`Outbox`] for replies. Returns how many messages `f` saw.
     ///
-    /// A message that arrived whole in one uncompressed frame is lent straight from the read
-    /// buffer, unmasked and checked in place: no reference count is taken and nothing is
-    /// copied. Everything else (fragmented and compressed messages, pings and pongs, and what
-    /// follows them in the buffer) is decoded as `receive_buffered` does and lent from there;
-    /// messages [`poll_event`](Self::poll_event) had not yet returned go first. Order is kept
-    /// throughout.
+    /// A message under 16 KiB that arrived whole in one uncompressed frame is lent straight
+    /// from the read buffer, unmasked and checked in place: no reference count is taken and
+    /// nothing is copied. Everything else (larger, fragmented and compressed messages, pings
+    /// and pongs, and what follows them in the buffer) is decoded as `receive_buffered` does
+    /// and lent from there; a large payload such a message lends is queued by the outbox
+    /// without a copy. Messages [`poll_event`](Self::poll_event) had not yet returned go
+    /// first. Order is kept throughout.
     ///
     /// The peer's close frame and protocol errors are not lent: they take effect through
     /// `poll_event`, after every message before them, as always. Poll `poll_event` (for them),
@@ -285,6 +286,7 @@ impl Connection {
                 sender: &mut self.sender,
                 extension: self.extension.as_deref_mut(),
                 compressed: &mut self.compressed,
+                lent: None,
             };
             while let Some((message, next)) = self.receiver.in_place(consumed, &self.config.limits)
             {
@@ -296,7 +298,10 @@ impl Connection {
         self.receiver.buf.advance(consumed);
         self.process();
         while let Some(message) = self.events.pop_front() {
-            f(MessageRef::from(&message), &mut self.outbox());
+            let mut outbox = self.outbox();
+            // A large payload echoed or forwarded from this message is queued without a copy.
+            outbox.lent = shared_payload(&message);
+            f(MessageRef::from(&message), &mut outbox);
             lent += 1;
         }
         lent
@@ -374,6 +379,7 @@ impl Connection {
             sender: &mut self.sender,
             extension: self.extension.as_deref_mut(),
             compressed: &mut self.compressed,
+            lent: None,
         }
     }
 

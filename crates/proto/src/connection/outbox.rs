@@ -4,18 +4,20 @@
 //! and its output buffer), so it can queue replies while the read buffer is lent to the
 //! application by [`Connection::receive_buffered_with`](super::Connection::receive_buffered_with).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
-use super::send::{Payload, Sender};
+use super::send::{Payload, Sender, ZERO_COPY_THRESHOLD};
 use crate::error::Error;
 use crate::extension::Extension;
 use crate::frame::MAX_CONTROL_PAYLOAD;
-use crate::message::MessageRef;
+use crate::message::{Message, MessageRef};
 use crate::opcode::OpCode;
 
 /// Queues messages whose payload the caller only borrows: the bytes are copied into the
 /// connection's send queue (compressed first when an extension was negotiated), which is the
-/// copy a small frame gets anyway.
+/// copy a small frame gets anyway. A payload of 1 KiB or more borrowed from the message being
+/// lent, when that message is held as shared bytes, is queued as a slice of them instead, with
+/// no copy.
 ///
 /// Get one from [`Connection::outbox`](super::Connection::outbox), or as the second argument
 /// of [`Connection::receive_buffered_with`](super::Connection::receive_buffered_with)'s
@@ -28,6 +30,9 @@ pub struct Outbox<'a> {
     pub(super) refused: Option<Error>,
     /// A message is being sent in fragments: data messages must wait for its end.
     pub(super) fragmenting: bool,
+    /// The buffer of the message being lent, when it is shared bytes (not in place): a large
+    /// payload borrowed from it is queued as a slice of it, without a copy.
+    pub(super) lent: Option<&'a Bytes>,
 }
 
 impl Outbox<'_> {
@@ -60,12 +65,18 @@ impl Outbox<'_> {
         if self.fragmenting {
             return Err(Error::InvalidInput("a fragmented message is in progress"));
         }
+        let payload = match self.lent {
+            Some(lent) if payload.len() >= ZERO_COPY_THRESHOLD && is_part_of(payload, lent) => {
+                Payload::Shared(lent.slice_ref(payload))
+            }
+            _ => Payload::Borrowed(payload),
+        };
         queue_data(
             self.sender,
             self.extension.as_deref_mut(),
             self.compressed,
             opcode,
-            Payload::Borrowed(payload),
+            payload,
         );
         Ok(())
     }
@@ -88,6 +99,22 @@ impl std::fmt::Debug for Outbox<'_> {
             .field("fragmenting", &self.fragmenting)
             .finish_non_exhaustive()
     }
+}
+
+/// The shared buffer of a received data message.
+pub(super) fn shared_payload(message: &Message) -> Option<&Bytes> {
+    match message {
+        Message::Text(text) => Some(text.as_shared()),
+        Message::Binary(data) => Some(data),
+        _ => None,
+    }
+}
+
+/// Whether `part` lies within `whole`'s bytes.
+fn is_part_of(part: &[u8], whole: &[u8]) -> bool {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= start + whole.len()
 }
 
 /// Queues one whole data message, compressed if the extension chooses to (RFC 7692 6).

@@ -18,6 +18,11 @@ use crate::opcode::OpCode;
 use crate::role::Role;
 use crate::utf8::{Utf8Bytes, Utf8Ref, Utf8Validator};
 
+/// Payloads this large and larger are not lent in place: they are split off the read buffer
+/// as shared bytes, so that a reply can queue them without a copy. At this size a copy costs
+/// more than the reference count that sharing takes.
+const SHARED_FROM: usize = 16 << 10;
+
 /// What the receiver produced.
 #[derive(Debug)]
 pub(crate) enum Received {
@@ -158,8 +163,9 @@ impl Receiver {
 
     /// The message at `pos` in the buffer, lent in place, and where the next frame starts; or
     /// `None` when the frame there needs the general path: a control frame, a fragment, a
-    /// compressed or incomplete frame, a frame while a message is in progress, and anything
-    /// invalid, which that path then reports. A frame it declines is left as it arrived.
+    /// compressed, incomplete or large (from [`SHARED_FROM`] bytes) frame, a frame while a message
+    /// is in progress, and anything invalid, which that path then reports. A frame it
+    /// declines is left as it arrived.
     #[inline]
     pub(crate) fn in_place(
         &mut self,
@@ -180,6 +186,9 @@ impl Receiver {
         }
         // check_header bounded the length by the frame size limit (a usize).
         let len = usize::try_from(header.payload_len).ok()?;
+        if len >= SHARED_FROM {
+            return None;
+        }
         let start = pos + header_len;
         let end = start
             .checked_add(len)
