@@ -116,16 +116,70 @@ def summarise_echo(runs):
         ]
         best = max(peer_rates) if peer_rates else (None, None)
         raw = rows.get("raw-tcp", {}).get("messages_per_s_median")
+        raw_cpu = rows.get("raw-tcp", {}).get("cpu_us_per_message_median")
         for row in rows.values():
             rate = row["messages_per_s_median"]
             row["vs_best_peer"] = rate / best[0] if rate and best[0] else None
             row["vs_raw_tcp"] = rate / raw if rate and raw else None
+            cpu = row["cpu_us_per_message_median"]
+            row["cpu_vs_raw_tcp"] = cpu / raw_cpu if cpu and raw_cpu else None
         summary.append(
             {
                 "size": size,
                 "connections": connections,
                 "pipeline": pipeline,
                 "best_peer": best[1],
+                "servers": sorted(rows.values(), key=lambda r: server_key(r["server"])),
+            }
+        )
+    return summary
+
+
+def summarise_paced(runs):
+    """Echo at a fixed rate: every server gets the same load, so CPU per message compares."""
+    cells = {}
+    for run in runs:
+        if run.get("mode") != "paced":
+            continue
+        key = (run["size"], run["connections"], run["pipeline"], run["rate"])
+        cells.setdefault(key, {}).setdefault(run["server"], []).append(run)
+    summary = []
+    for (size, connections, pipeline, rate), servers in sorted(cells.items()):
+        rows = {}
+        for name, server_runs in servers.items():
+            good = [r for r in server_runs if problem(r) is None]
+            achieved = [get(r["report"], "load", "messages_per_s") for r in good]
+            cpu = [get(r["report"], "server", "cpu_us_per_message") for r in good]
+            low, high = spread(cpu)
+            rows[name] = {
+                "server": name,
+                "runs": len(server_runs),
+                "good_runs": len(good),
+                "problems": [p for p in map(problem, server_runs) if p],
+                "messages_per_s_median": median(achieved),
+                # Within 3% of the rate asked for, in every good run.
+                "sustained": bool(good) and all(a is not None and a >= 0.97 * rate for a in achieved),
+                "cpu_us_per_message": cpu,
+                "cpu_us_per_message_median": median(cpu),
+                "cpu_us_per_message_min": low,
+                "cpu_us_per_message_max": high,
+                "cpu_percent_median": median(
+                    [get(r["report"], "server", "cpu_percent") for r in good]
+                ),
+                "p99_us_median": median(
+                    [get(r["report"], "load", "latency", "p99_us") for r in good]
+                ),
+            }
+        raw_cpu = rows.get("raw-tcp", {}).get("cpu_us_per_message_median")
+        for row in rows.values():
+            cpu = row["cpu_us_per_message_median"]
+            row["cpu_vs_raw_tcp"] = cpu / raw_cpu if cpu and raw_cpu else None
+        summary.append(
+            {
+                "size": size,
+                "connections": connections,
+                "pipeline": pipeline,
+                "rate": rate,
                 "servers": sorted(rows.values(), key=lambda r: server_key(r["server"])),
             }
         )
@@ -263,6 +317,7 @@ def echo_markdown(summary):
                 ratio(ours.get("vs_best_peer")),
                 number(rows.get("raw-tcp", {}).get("messages_per_s_median")),
                 ratio(ours.get("vs_raw_tcp")),
+                ratio(ours.get("cpu_vs_raw_tcp")),
             ]
         )
     out += [
@@ -270,7 +325,7 @@ def echo_markdown(summary):
         "",
         table(
             ["size", "conns", "pipeline", "switchboard msg/s", "best peer msg/s",
-             "vs best peer", "raw TCP msg/s", "vs raw TCP"],
+             "vs best peer", "raw TCP msg/s", "vs raw TCP", "CPU/msg vs raw TCP"],
             overview,
         ),
         "",
@@ -297,13 +352,56 @@ def echo_markdown(summary):
                     number(r["p99_us_median"], 1),
                     ratio(r["vs_best_peer"]),
                     ratio(r["vs_raw_tcp"]),
+                    ratio(r["cpu_vs_raw_tcp"]),
                     runs,
                 ]
             )
     out.append(
         table(
             ["size", "conns", "pipeline", "server", "msg/s", "min–max", "CPU µs/msg",
-             "CPU %", "bench CPU %", "p99 µs", "vs best peer", "vs raw TCP", "good runs"],
+             "CPU %", "bench CPU %", "p99 µs", "vs best peer", "vs raw TCP",
+             "CPU/msg vs raw TCP", "good runs"],
+            rows,
+        )
+    )
+    return "\n".join(out)
+
+
+def paced_markdown(summary):
+    out = [
+        "## Echo at a fixed rate: CPU per message under the same load",
+        "",
+        "Every server gets the same paced load (`switchboard bench --echo-rate`). A server that",
+        "did not sustain the rate (within 3% in every run) did less work than the others: its",
+        "CPU per message is not comparable and is marked.",
+        "",
+    ]
+    rows = []
+    for cell in summary:
+        for r in cell["servers"]:
+            runs = f"{r['good_runs']}/{r['runs']}"
+            if r["problems"]:
+                runs += f" ({r['problems'][0]})"
+            rows.append(
+                [
+                    size_name(cell["size"]),
+                    cell["connections"],
+                    cell["pipeline"],
+                    number(cell["rate"]),
+                    r["server"],
+                    number(r["messages_per_s_median"]) + ("" if r["sustained"] else " (not sustained)"),
+                    number(r["cpu_us_per_message_median"], 2),
+                    f"{number(r['cpu_us_per_message_min'], 2)}–{number(r['cpu_us_per_message_max'], 2)}",
+                    number(r["cpu_percent_median"]),
+                    number(r["p99_us_median"], 1),
+                    ratio(r["cpu_vs_raw_tcp"]),
+                    runs,
+                ]
+            )
+    out.append(
+        table(
+            ["size", "conns", "pipeline", "rate asked", "server", "msg/s achieved",
+             "CPU µs/msg", "min–max", "CPU %", "p99 µs", "CPU/msg vs raw TCP", "good runs"],
             rows,
         )
     )
@@ -385,11 +483,13 @@ def main():
     folder = Path(sys.argv[1])
     meta, runs = load(folder)
     echo = summarise_echo(runs)
+    paced = summarise_paced(runs)
     idle = summarise_idle(runs)
     compression, skipped = summarise_compression(runs)
     (folder / "summary.json").write_text(
         json.dumps(
-            {"meta": meta, "echo": echo, "idle": idle, "compression": compression,
+            {"meta": meta, "echo": echo, "paced": paced, "idle": idle,
+             "compression": compression,
              "compression_skipped": skipped},
             indent=2,
         )
@@ -414,6 +514,8 @@ def main():
     ]
     if echo:
         parts += ["", echo_markdown(echo)]
+    if paced:
+        parts += ["", paced_markdown(paced)]
     if idle:
         parts += ["", idle_markdown(idle)]
     if compression or skipped:

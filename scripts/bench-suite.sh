@@ -6,6 +6,9 @@
 #   echo         every server x message size x connections x pipeline: messages/s (median and
 #                min-max over the repetitions), server CPU time per message, p99 latency, and
 #                the ratios to the best peer and to raw TCP
+#   paced        every server at the same fixed rate (`switchboard bench --echo-rate`), so that
+#                their CPU time per message compares under the same work: at saturation the
+#                load generator is the bottleneck, and the work each server gets differs
 #   idle         server memory per idle connection at IDLE_CONNECTIONS connections
 #   compression  a JSON price-ticker stream with permessage-deflate: messages/s and bytes on
 #                the wire for switchboard, sockudo-ws and Python websockets
@@ -16,13 +19,15 @@
 # shared machine spread over all of them.
 #
 # Usage: scripts/bench-suite.sh [--quick] [--reps N] [--duration SECONDS] [MODE...]
-#   MODE is echo, idle, compression, or all three (default: echo).
+#   MODE is echo, paced, idle, compression, or all four (default: echo).
 #   --quick   1 repetition of 2 s after 0.5 s of warm-up, on a subset of cells, 10,000 idle
 #             connections: a smoke run that checks every server works, not a measurement.
 #
 # Environment (flags win): REPS (3), DURATION (10, seconds), WARMUP (2), SIZES ("16 1024 65536"),
 # CONNECTIONS ("10 500"), PIPELINES ("1 16"), or CELLS instead of those three (a list of
 # SIZE:CONNECTIONS:PIPELINE), SERVERS (all of them, space-separated), SERVER_THREADS (1),
+# PACED_CELLS (SIZE:CONNECTIONS:PIPELINE:RATE, default "16:10:16:800000 16:500:16:800000
+# 1024:10:16:600000 1024:500:16:600000 16:10:1:80000 16:500:1:80000"), PACED_SERVERS (all),
 # IDLE_CONNECTIONS ("10000 50000"), IDLE_DURATION (5), IDLE_SERVERS, COMPRESSION_SERVERS,
 # COMPRESSION_CELLS (PAYLOAD:SIZE:CONNECTIONS:PIPELINE, default "ticker:1:10:16
 # ticker:4096:10:16"), BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
@@ -45,8 +50,8 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    echo|idle|compression) modes+=("$1") ;;
-    all) modes+=(echo idle compression) ;;
+    echo|paced|idle|compression) modes+=("$1") ;;
+    all) modes+=(echo paced idle compression) ;;
     *) fail "unknown argument '$1' (try --help)" ;;
   esac
   shift
@@ -58,6 +63,7 @@ if [ "$quick" = 1 ]; then
   IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000} IDLE_DURATION=${IDLE_DURATION:-2}
   # size:connections:pipeline
   CELLS=${CELLS:-"16:10:1 1024:500:16 65536:10:16"}
+  PACED_CELLS=${PACED_CELLS:-"16:500:16:400000"}
 fi
 REPS=${REPS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2}
 SIZES=${SIZES:-"16 1024 65536"} CONNECTIONS=${CONNECTIONS:-"10 500"} PIPELINES=${PIPELINES:-"1 16"}
@@ -69,6 +75,11 @@ if [ -z "${CELLS:-}" ]; then
 fi
 SERVERS=${SERVERS:-$all_servers}
 SERVER_THREADS=${SERVER_THREADS:-1}
+# size:connections:pipeline:messages per second. The rates are ones switchboard, raw TCP and
+# the peers that answer a burst with one write all sustain here (about half their most).
+PACED_CELLS=${PACED_CELLS:-"16:10:16:800000 16:500:16:800000 1024:10:16:600000 \
+1024:500:16:600000 16:10:1:80000 16:500:1:80000"}
+PACED_SERVERS=${PACED_SERVERS:-$SERVERS}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-"10000 50000"} IDLE_DURATION=${IDLE_DURATION:-5}
 IDLE_SERVERS=${IDLE_SERVERS:-$all_servers}
 COMPRESSION_SERVERS=${COMPRESSION_SERVERS:-"switchboard sockudo-ws python-websockets"}
@@ -215,6 +226,35 @@ run_echo() {
 rep $rep: exit $status"
         record mode=echo server="$name" size="$size" connections="$connections" \
           pipeline="$pipeline" rep="$rep" exit="$status" file="raw/${file##*/}"
+      done
+    done
+  done
+}
+
+run_paced() {
+  local rep cell index=0 name size connections pipeline rate file status
+  local cells servers
+  read -ra cells <<<"$PACED_CELLS"
+  read -ra servers <<<"$PACED_SERVERS"
+  local total=$((REPS * ${#cells[@]} * ${#servers[@]})) done=0
+  say "paced: ${#cells[@]} cells x ${#servers[@]} servers x $REPS repetitions of ${DURATION} s \
+(+${WARMUP} s warm-up): $total runs"
+  for ((rep = 1; rep <= REPS; rep++)); do
+    for cell in "${cells[@]}"; do
+      IFS=: read -r size connections pipeline rate <<<"$cell"
+      index=$((index + 1))
+      for name in $(rotate $((index + rep)) "${servers[@]}"); do
+        done=$((done + 1))
+        file="$out/raw/paced-s$size-c$connections-p$pipeline-r$rate-$name-rep$rep.json"
+        start_server "$name" "$out/logs/$name.log"
+        status=0
+        bench "$name" "$file" -c "$connections" -s "$size" -p "$pipeline" \
+          --echo-rate "$rate" -d "${DURATION}s" --warmup "${WARMUP}s" || status=$?
+        stop_server
+        say "[$done/$total] paced $name ${size} B x $connections conns x pipeline $pipeline \
+at $rate msg/s, rep $rep: exit $status"
+        record mode=paced server="$name" size="$size" connections="$connections" \
+          pipeline="$pipeline" rate="$rate" rep="$rep" exit="$status" file="raw/${file##*/}"
       done
     done
   done
