@@ -44,12 +44,7 @@ impl Message {
     /// The payload as bytes: the text, the binary data, the control payload, or the close
     /// reason.
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Text(text) => text.as_bytes(),
-            Self::Binary(data) | Self::Ping(data) | Self::Pong(data) => data,
-            Self::Close(Some(frame)) => frame.reason.as_bytes(),
-            Self::Close(None) => &[],
-        }
+        MessageRef::from(self).as_bytes()
     }
 
     /// The payload length in bytes.
@@ -108,7 +103,7 @@ pub enum MessageRef<'a> {
     Close(Option<&'a CloseFrame>),
 }
 
-impl MessageRef<'_> {
+impl<'a> MessageRef<'a> {
     /// Whether this is a text or binary message.
     #[inline]
     pub fn is_data(&self) -> bool {
@@ -116,8 +111,9 @@ impl MessageRef<'_> {
     }
 
     /// The payload as bytes, as [`Message::as_bytes`].
-    pub fn as_bytes(&self) -> &[u8] {
-        match self {
+    #[inline]
+    pub fn as_bytes(&self) -> &'a [u8] {
+        match *self {
             Self::Text(text) => text.as_bytes(),
             Self::Binary(data) | Self::Ping(data) | Self::Pong(data) => data,
             Self::Close(Some(frame)) => frame.reason.as_bytes(),
@@ -148,6 +144,7 @@ impl MessageRef<'_> {
 }
 
 impl<'a> From<&'a Message> for MessageRef<'a> {
+    #[inline]
     fn from(message: &'a Message) -> Self {
         match message {
             Message::Text(text) => Self::Text(text.into()),

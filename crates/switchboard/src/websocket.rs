@@ -349,18 +349,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     return Poll::Ready(Some(Ok(message)));
                 }
                 Ok(None) => {}
-                Err(error) => {
-                    if self.error_reported {
-                        ready!(self.poll_finish(cx));
-                        return Poll::Ready(None);
-                    }
-                    // Try to get our close frame out before reporting; then report once.
-                    if self.poll_write_out(cx).is_pending() && !self.transport_closed {
-                        return Poll::Pending;
-                    }
-                    self.error_reported = true;
-                    return Poll::Ready(Some(Err(error.into())));
-                }
+                Err(error) => return self.poll_failed(cx, error),
             }
             if self.conn.state() == State::Closed {
                 ready!(self.poll_finish(cx));
@@ -400,17 +389,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                     Ok(None) => break,
                     // The error stays: the next call reports it, after these messages.
                     Err(_) if lent > 0 => break,
-                    Err(error) => {
-                        if self.error_reported {
-                            ready!(self.poll_finish(cx));
-                            return Poll::Ready(None);
-                        }
-                        if self.poll_write_out(cx).is_pending() && !self.transport_closed {
-                            return Poll::Pending;
-                        }
-                        self.error_reported = true;
-                        return Poll::Ready(Some(Err(error.into())));
-                    }
+                    Err(error) => return self.poll_failed(cx, error),
                 }
             }
             if lent > 0 {
@@ -447,6 +426,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 Err(e) => return Poll::Ready(self.io_failed(e)),
             }
         }
+    }
+
+    /// The connection failed with `error`: get our close frame out, report the error once,
+    /// then end.
+    fn poll_failed<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        error: switchboard_proto::Error,
+    ) -> Poll<Option<Result<T>>> {
+        if self.error_reported {
+            ready!(self.poll_finish(cx));
+            return Poll::Ready(None);
+        }
+        if self.poll_write_out(cx).is_pending() && !self.transport_closed {
+            return Poll::Pending;
+        }
+        self.error_reported = true;
+        Poll::Ready(Some(Err(error.into())))
     }
 
     /// A transport error while the connection was open: report it once, then end.

@@ -511,6 +511,17 @@ async fn poll_then_drop<F: std::future::Future>(future: F, polls: usize) -> Opti
     None
 }
 
+/// 40 messages of both kinds and many sizes, empty and multi-byte text among them.
+fn varied_messages() -> Vec<Message> {
+    (0..40)
+        .map(|i| match i % 3 {
+            0 => Message::text(format!("text {i} {}", "é".repeat(i))),
+            1 => Message::binary(vec![i as u8; i * 37]),
+            _ => Message::text(""),
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn cancelled_reads_and_writes_lose_nothing() {
     let (a, b) = duplex(1 << 20);
@@ -519,13 +530,7 @@ async fn cancelled_reads_and_writes_lose_nothing() {
         Trickle::new(b),
         &config().compression(None),
     );
-    let messages: Vec<Message> = (0..40)
-        .map(|i| match i % 3 {
-            0 => Message::text(format!("text {i} {}", "é".repeat(i))),
-            1 => Message::binary(vec![i as u8; i * 37]),
-            _ => Message::text(""),
-        })
-        .collect();
+    let messages = varied_messages();
 
     // Sends: each future is dropped after a few polls and retried with `flush`, never resent.
     let to_send = messages.clone();
@@ -727,13 +732,7 @@ mod lending {
             Trickle::new(b),
             &config().compression(None),
         );
-        let messages: Vec<Message> = (0..40)
-            .map(|i| match i % 3 {
-                0 => Message::text(format!("text {i} {}", "é".repeat(i))),
-                1 => Message::binary(vec![i as u8; i * 37]),
-                _ => Message::text(""),
-            })
-            .collect();
+        let messages = varied_messages();
         let to_send = messages.clone();
         let sender = tokio::spawn(async move {
             for message in to_send {

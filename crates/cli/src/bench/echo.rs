@@ -11,12 +11,14 @@
 //! makes as few system calls, and as little work per message, as it can.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use switchboard::{CloseCode, MaybeTlsStream, Message, MessageRef, Outbox, WebSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use super::payload::Payload;
 use super::stats::{record, ConnStats};
@@ -64,6 +66,19 @@ impl Pace {
     fn sent(&mut self, now: Instant) {
         let floor = now.checked_sub(CATCH_UP).unwrap_or(now);
         self.next = (self.next + self.interval).max(floor);
+    }
+}
+
+/// After a burst sent at `now`: arms `burst` for the next one and returns true, or, unpaced,
+/// returns false (one burst starts the load, and every echo sends the next message).
+fn next_burst(pace: &mut Option<Pace>, burst: Pin<&mut Sleep>, now: Instant) -> bool {
+    match pace {
+        Some(pace) => {
+            pace.sent(now);
+            burst.reset(pace.due().into());
+            true
+        }
+        None => false,
     }
 }
 
@@ -218,13 +233,7 @@ async fn websocket_loop(
                     ws.queue(message).map_err(|e| e.to_string())?;
                 }
                 ws.flush().await.map_err(|e| e.to_string())?;
-                match &mut pace {
-                    Some(pace) => {
-                        pace.sent(now);
-                        burst.as_mut().reset(pace.due().into());
-                    }
-                    None => bursting = false,
-                }
+                bursting = next_burst(&mut pace, burst.as_mut(), now);
                 continue;
             }
             received = ws.recv_with(on_echo) => received,
@@ -289,13 +298,7 @@ async fn raw_tcp_loop(
                 }
                 stream.write_all(&out).await.map_err(|e| e.to_string())?;
                 out.clear();
-                match &mut pace {
-                    Some(pace) => {
-                        pace.sent(now);
-                        burst.as_mut().reset(pace.due().into());
-                    }
-                    None => bursting = false,
-                }
+                bursting = next_burst(&mut pace, burst.as_mut(), now);
                 continue;
             }
             read = stream.read_buf(&mut input) => read.map_err(|e| e.to_string())?,

@@ -40,7 +40,7 @@ pub use outbox::Outbox;
 pub use send::Outgoing;
 
 use crate::close::{CloseCode, CloseFrame};
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::entropy::Entropy;
 use crate::error::Error;
 use crate::extension::Extension;
@@ -280,16 +280,8 @@ impl Connection {
             && self.error.is_none()
             && self.close_received.is_none()
         {
-            let mut outbox = Outbox {
-                refused: self.check_can_send().err(),
-                fragmenting: self.sending_fragmented.is_some(),
-                sender: &mut self.sender,
-                extension: self.extension.as_deref_mut(),
-                compressed: &mut self.compressed,
-                lent: None,
-            };
-            while let Some((message, next)) = self.receiver.in_place(consumed, &self.config.limits)
-            {
+            let (receiver, limits, mut outbox) = self.split_for_lending();
+            while let Some((message, next)) = receiver.in_place(consumed, limits) {
                 f(message, &mut outbox);
                 lent += 1;
                 consumed = next;
@@ -373,14 +365,7 @@ impl Connection {
     /// An [`Outbox`]: sending from borrowed payloads, which it copies into the send queue
     /// (as a small frame is anyway), where [`send`](Self::send) takes owned ones.
     pub fn outbox(&mut self) -> Outbox<'_> {
-        Outbox {
-            refused: self.check_can_send().err(),
-            fragmenting: self.sending_fragmented.is_some(),
-            sender: &mut self.sender,
-            extension: self.extension.as_deref_mut(),
-            compressed: &mut self.compressed,
-            lent: None,
-        }
+        self.split_for_lending().2
     }
 
     /// Queues one frame of a message sent in pieces: `opcode` is [`OpCode::Text`] or
@@ -546,6 +531,20 @@ impl Connection {
     }
 
     // ------------------------------------------------------------------ internals
+
+    /// The receiver and its limits, beside an outbox: the outbox borrows only the sending
+    /// half, so replies can be queued while the read buffer is lent.
+    fn split_for_lending(&mut self) -> (&mut Receiver, &Limits, Outbox<'_>) {
+        let outbox = Outbox {
+            refused: self.check_can_send().err(),
+            fragmenting: self.sending_fragmented.is_some(),
+            sender: &mut self.sender,
+            extension: self.extension.as_deref_mut(),
+            compressed: &mut self.compressed,
+            lent: None,
+        };
+        (&mut self.receiver, &self.config.limits, outbox)
+    }
 
     fn check_can_send(&self) -> Result<(), Error> {
         if let Some(error) = &self.error {
