@@ -26,12 +26,6 @@ const MIN_TAIL_ROOM: usize = 256;
 /// The most room the coalescing buffer makes ahead of need.
 const MAX_TAIL_ROOM: usize = 16 << 10;
 
-/// The largest coalescing buffer a sender keeps between batches. A batch that needed more
-/// (large payloads copied in: borrowed ones, or a client's, which masking copies) takes its
-/// buffer with it and frees it once written, so a connection that sent a burst of large
-/// messages does not hold their size for the rest of its life.
-const MAX_RETAINED_TAIL: usize = 64 << 10;
-
 /// The longest chunk list a sender keeps for reuse; longer ones are freed once written, so a
 /// burst of large messages does not leave an idle connection holding a big list.
 const MAX_REUSED_CHUNKS: usize = 64;
@@ -130,9 +124,6 @@ pub(crate) struct Sender {
     tail: BytesMut,
     /// The room `tail` makes when it runs out: it doubles whenever a batch outgrew it.
     tail_room: usize,
-    /// The size of the last batch, if it was too big for `tail` to keep: the next batch is
-    /// likely as big, and making that room at once spares growing into it.
-    last_big_batch: usize,
     queued: usize,
 }
 
@@ -159,7 +150,6 @@ impl Sender {
             queue: VecDeque::new(),
             tail: BytesMut::new(),
             tail_room: MIN_TAIL_ROOM,
-            last_big_batch: 0,
             queued: 0,
         }
     }
@@ -221,13 +211,10 @@ impl Sender {
 
     #[cold]
     fn grow_tail(&mut self, needed: usize, batch_start: bool) {
-        let mut room = needed.max(self.tail_room);
-        if batch_start {
-            room = room.max(self.last_big_batch);
-        } else {
+        if !batch_start {
             self.tail_room = (self.tail_room * 2).min(MAX_TAIL_ROOM);
         }
-        self.tail.reserve(room);
+        self.tail.reserve(needed.max(self.tail_room));
     }
 
     /// Takes back a written batch's chunk list, so the next batch of large frames reuses it.
@@ -246,12 +233,6 @@ impl Sender {
         }
         let len = std::mem::replace(&mut self.queued, 0);
         let tail = self.tail.split().freeze();
-        self.last_big_batch = 0;
-        if tail.len() + self.tail.capacity() > MAX_RETAINED_TAIL {
-            // The batch keeps the buffer, which goes when it is written.
-            self.tail = BytesMut::new();
-            self.last_big_batch = tail.len();
-        }
         if self.queue.is_empty() {
             // Only small frames: one chunk, and no chunk list to allocate.
             return Some(Outgoing {
@@ -332,24 +313,6 @@ mod tests {
         assert_eq!(out.chunk_count(), 1);
         assert_eq!(out.remaining(), 40);
         assert!(sender.take().is_none());
-    }
-
-    #[test]
-    fn a_big_copied_batch_takes_its_buffer_with_it() {
-        let mut sender = Sender::new(None);
-        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"small"));
-        drop(sender.take());
-        // A small batch's buffer stays for the next one.
-        assert!(sender.tail.capacity() > 0);
-        let big = vec![1u8; MAX_RETAINED_TAIL];
-        sender.frame(true, 0, OpCode::Binary, Payload::Borrowed(&big));
-        let out = sender.take().unwrap();
-        assert_eq!(out.remaining(), 10 + MAX_RETAINED_TAIL);
-        assert_eq!(sender.tail.capacity(), 0, "the sender kept the big buffer");
-        drop(out);
-        // The next batch makes the room the last one needed at once.
-        sender.frame(true, 0, OpCode::Binary, Payload::Borrowed(&big));
-        assert!(sender.tail.capacity() >= 10 + MAX_RETAINED_TAIL);
     }
 
     #[test]
