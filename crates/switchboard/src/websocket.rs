@@ -402,17 +402,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                 ready!(self.poll_finish(cx));
                 return Poll::Ready(None);
             }
-            match self.poll_write_out(cx) {
-                Poll::Ready(Err(e)) => return Poll::Ready(self.io_failed(e)),
-                // Backpressure: replies are queued without waiting for room, so no more is
-                // read while more than `write_buffer_size` waits to be written.
-                Poll::Pending if self.pending_bytes() >= self.write_buffer_size => {
-                    return Poll::Pending;
-                }
-                _ => {}
+            let written = self.poll_write_out(cx);
+            if let Poll::Ready(Err(e)) = written {
+                return Poll::Ready(self.io_failed(e));
             }
+            // Deadlines before backpressure: a peer that stops reading must still meet the
+            // keepalive timeout.
             if self.poll_timer(cx) {
                 continue;
+            }
+            // Backpressure: replies are queued without waiting for room, so no more is read
+            // while more than `write_buffer_size` waits to be written.
+            if written.is_pending() && self.pending_bytes() >= self.write_buffer_size {
+                return Poll::Pending;
             }
             match ready!(self.poll_read_in(cx)) {
                 Ok(0) => self.conn.receive_eof(),
@@ -429,7 +431,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     /// The connection failed with `error`: get our close frame out, report the error once,
-    /// then end.
+    /// then end. A peer that let the keepalive time out is not waited for: it is not reading,
+    /// so the close frame goes out only if the transport takes it at once.
     fn poll_failed<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -439,7 +442,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             ready!(self.poll_finish(cx));
             return Poll::Ready(None);
         }
-        if self.poll_write_out(cx).is_pending() && !self.transport_closed {
+        let unresponsive = matches!(error, switchboard_proto::Error::KeepaliveTimeout);
+        if self.poll_write_out(cx).is_pending() && !self.transport_closed && !unresponsive {
             return Poll::Pending;
         }
         self.error_reported = true;

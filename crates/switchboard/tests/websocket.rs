@@ -724,6 +724,49 @@ mod lending {
         writer.abort();
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_peer_that_stops_reading_still_meets_the_keepalive_timeout() {
+        // Held back by backpressure, the server must still ping, and give up on the peer
+        // when no pong comes (RFC 6455 5.5.2).
+        let config = config()
+            .write_buffer_size(16 << 10)
+            .keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
+        let (mut raw, server_io) = duplex(8 << 10);
+        let now = tokio::time::Instant::now().into_std();
+        let conn = Connection::server(config.protocol.clone(), now);
+        let mut server = WebSocket::from_connection(server_io, conn, &config, None);
+        let frame: Vec<u8> = [&b"\x82\xfe\x10\x00\0\0\0\0"[..], &[9u8; 4096]].concat();
+        let writer = tokio::spawn(async move {
+            loop {
+                if tokio::io::AsyncWriteExt::write_all(&mut raw, &frame)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let started = tokio::time::Instant::now();
+        let mut outcome = None;
+        while let Some(result) = server
+            .recv_with(|message, outbox| {
+                let _ = outbox.send(message);
+            })
+            .await
+        {
+            if let Err(e) = result {
+                outcome = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(outcome, Some(Error::KeepaliveTimeout)),
+            "{outcome:?}"
+        );
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        writer.abort();
+    }
+
     #[tokio::test]
     async fn cancelled_lending_loses_nothing() {
         let (a, b) = duplex(1 << 20);
