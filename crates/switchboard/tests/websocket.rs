@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use switchboard::proto::{Config, Connection};
+use switchboard::proto::Connection;
 use switchboard::{CloseCode, Error, Message, WebSocket, WebSocketConfig};
 use tokio::io::{duplex, AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
 
@@ -47,6 +47,26 @@ where
 fn pair(config: &WebSocketConfig) -> (WebSocket<DuplexStream>, WebSocket<DuplexStream>) {
     let (a, b) = duplex(1 << 20);
     pair_with(a, b, config)
+}
+
+/// A server `WebSocket` over a pipe of `capacity` bytes, and the raw far end of the pipe,
+/// for tests that write frames by hand.
+fn server_with_raw_peer(
+    config: &WebSocketConfig,
+    capacity: usize,
+) -> (DuplexStream, WebSocket<DuplexStream>) {
+    let (raw, server_io) = duplex(capacity);
+    let now = tokio::time::Instant::now().into_std();
+    let conn = Connection::server(config.protocol.clone(), now);
+    (
+        raw,
+        WebSocket::from_connection(server_io, conn, config, None),
+    )
+}
+
+/// A client's 4 KiB binary frame, masked with the key 0 (which leaves the payload as is).
+fn masked_binary_4k() -> Vec<u8> {
+    [&b"\x82\xfe\x10\x00\0\0\0\0"[..], &[9u8; 4096]].concat()
 }
 
 #[tokio::test]
@@ -151,10 +171,7 @@ async fn peer_vanishing_is_an_abnormal_closure() {
 
 #[tokio::test]
 async fn protocol_error_is_reported_once_with_close_code() {
-    let (mut raw, server_io) = duplex(1024);
-    let now = tokio::time::Instant::now().into_std();
-    let conn = Connection::server(Config::default(), now);
-    let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+    let (mut raw, mut server) = server_with_raw_peer(&config(), 1024);
     // An unmasked frame from a "client".
     tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x02hi")
         .await
@@ -359,10 +376,7 @@ async fn a_quiet_connection_holds_no_read_buffer() {
 
 #[tokio::test]
 async fn a_quiet_connection_keeps_the_bytes_of_an_unfinished_frame() {
-    let (mut raw, server_io) = duplex(1024);
-    let now = tokio::time::Instant::now().into_std();
-    let conn = Connection::server(Config::default(), now);
-    let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+    let (mut raw, mut server) = server_with_raw_peer(&config(), 1024);
     let key = [1, 2, 3, 4];
     let mut frame = vec![0x81, 0x85];
     frame.extend(key);
@@ -654,10 +668,7 @@ mod lending {
 
     #[tokio::test]
     async fn a_protocol_error_is_reported_once_after_the_messages_before_it() {
-        let (mut raw, server_io) = duplex(1024);
-        let now = tokio::time::Instant::now().into_std();
-        let conn = Connection::server(Config::default(), now);
-        let mut server = WebSocket::from_connection(server_io, conn, &config(), None);
+        let (mut raw, mut server) = server_with_raw_peer(&config(), 1024);
         // A masked "hi" (key 0), then an unmasked frame, which a server must fail on.
         tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x82\0\0\0\0hi\x81\x02hi")
             .await
@@ -685,13 +696,10 @@ mod lending {
         // The peer sends and never reads: once the echoes fill the pipe and the write buffer,
         // the server must stop reading rather than queue echoes without bound.
         let config = config().write_buffer_size(16 << 10);
-        let (mut raw, server_io) = duplex(8 << 10);
-        let now = tokio::time::Instant::now().into_std();
-        let conn = Connection::server(config.protocol.clone(), now);
-        let mut server = WebSocket::from_connection(server_io, conn, &config, None);
+        let (mut raw, mut server) = server_with_raw_peer(&config, 8 << 10);
         let written = Arc::new(AtomicUsize::new(0));
         let counter = written.clone();
-        let frame: Vec<u8> = [&b"\x82\xfe\x10\x00\0\0\0\0"[..], &[9u8; 4096]].concat();
+        let frame = masked_binary_4k();
         let writer = tokio::spawn(async move {
             for _ in 0..512 {
                 tokio::io::AsyncWriteExt::write_all(&mut raw, &frame)
@@ -731,11 +739,8 @@ mod lending {
         let config = config()
             .write_buffer_size(16 << 10)
             .keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
-        let (mut raw, server_io) = duplex(8 << 10);
-        let now = tokio::time::Instant::now().into_std();
-        let conn = Connection::server(config.protocol.clone(), now);
-        let mut server = WebSocket::from_connection(server_io, conn, &config, None);
-        let frame: Vec<u8> = [&b"\x82\xfe\x10\x00\0\0\0\0"[..], &[9u8; 4096]].concat();
+        let (mut raw, mut server) = server_with_raw_peer(&config, 8 << 10);
+        let frame = masked_binary_4k();
         let writer = tokio::spawn(async move {
             loop {
                 if tokio::io::AsyncWriteExt::write_all(&mut raw, &frame)
