@@ -78,7 +78,8 @@ pub struct Config {
     /// 20 s. `None` waits forever.
     pub ping_timeout: Option<Duration>,
     /// How long to wait for the peer's close frame after sending ours, and (as a client) for the
-    /// server to close TCP after the closing handshake. Default 10 s.
+    /// server to close TCP after the closing handshake. Default 10 s. The tokio layer also gives
+    /// the bytes still queued when a connection ends this long to be written.
     pub close_timeout: Duration,
 }
 

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Buf;
 use futures_core::Stream;
@@ -280,6 +280,9 @@ pub(crate) struct Inner<S> {
     writing: Outgoing,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
+    close_timeout: Duration,
+    /// Once the connection has ended: until when bytes still queued may take to leave.
+    linger_until: Option<Instant>,
     /// The size of the allocation behind the connection's read buffer; 0 while the connection
     /// is quiet and holds none (see [`read_buffer`]).
     read_alloc: usize,
@@ -316,6 +319,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             writing: Outgoing::default(),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             timer_at: None,
+            close_timeout: config.protocol.close_timeout,
+            linger_until: None,
             read_alloc,
             read_size,
             max_read_size: config.max_read_size.max(1),
@@ -432,7 +437,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// The connection failed with `error`: get our close frame out, report the error once,
     /// then end. A peer that let the keepalive time out is not waited for: it is not reading,
-    /// so the close frame goes out only if the transport takes it at once.
+    /// so the close frame goes out only if the transport takes it at once. Any other peer
+    /// gets the close timeout to take it (see [`poll_linger_over`](Self::poll_linger_over)).
     fn poll_failed<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -443,7 +449,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             return Poll::Ready(None);
         }
         let unresponsive = matches!(error, switchboard_proto::Error::KeepaliveTimeout);
-        if self.poll_write_out(cx).is_pending() && !self.transport_closed && !unresponsive {
+        if self.poll_write_out(cx).is_pending()
+            && !self.transport_closed
+            && !unresponsive
+            && !self.poll_linger_over(cx)
+        {
             return Poll::Pending;
         }
         self.error_reported = true;
@@ -490,6 +500,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// Drives the closing handshake to its end, discarding received messages.
     pub(crate) fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        // The close timeout bounds the whole close, the last bytes' write included.
+        self.linger_deadline();
         while self.conn.state() != State::Closed {
             while let Ok(Some(_)) = self.conn.poll_event() {}
             // The peer's close frame takes effect when its event is taken: the handshake may
@@ -533,6 +545,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             };
             if self.conn.wants_transport_close() {
                 if !written {
+                    if self.poll_linger_over(cx) {
+                        return Poll::Ready(());
+                    }
                     return Poll::Pending;
                 }
                 // Errors while shutting down a finished connection change nothing for the user.
@@ -615,18 +630,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// Arms the timer for the connection's next deadline; returns whether a deadline passed
-    /// (and was handled).
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(deadline) = self.conn.poll_timeout() else {
+    /// Until when the bytes still queued at the end of the connection may take to leave:
+    /// the close timeout, counted from the first time the end is driven.
+    fn linger_deadline(&mut self) -> Instant {
+        *self
+            .linger_until
+            .get_or_insert_with(|| now() + self.close_timeout)
+    }
+
+    /// Whether the peer has had its time to take the bytes left at the end of the
+    /// connection. A peer that has not read them by the close timeout is not going to (the
+    /// same bound RFC 6455 7.1.1 puts on the closing handshake): the bytes are dropped and the
+    /// transport counts as closed, so neither a failure nor a close waits on it forever.
+    fn poll_linger_over(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = self.linger_deadline();
+        self.arm_timer(deadline);
+        if self.timer.as_mut().poll(cx).is_pending() {
             return false;
-        };
+        }
+        self.transport_closed = true;
+        true
+    }
+
+    fn arm_timer(&mut self, deadline: Instant) {
         if self.timer_at != Some(deadline) {
             self.timer
                 .as_mut()
                 .reset(tokio::time::Instant::from_std(deadline));
             self.timer_at = Some(deadline);
         }
+    }
+
+    /// Arms the timer for the connection's next deadline; returns whether a deadline passed
+    /// (and was handled).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return false;
+        };
+        self.arm_timer(deadline);
         if self.timer.as_mut().poll(cx).is_pending() {
             return false;
         }

@@ -186,6 +186,60 @@ async fn protocol_error_is_reported_once_with_close_code() {
     assert_eq!(&reply[..4], b"\x88\x10\x03\xea", "close 1002 then EOF");
 }
 
+/// `future`, failing the test if it has not finished after a minute (of paused time).
+async fn bounded<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), future)
+        .await
+        .expect("still waiting after a minute")
+}
+
+/// A server whose peer has stopped reading: 64 KiB queued that a 1 KiB pipe cannot take.
+async fn server_with_a_peer_that_does_not_read() -> (DuplexStream, WebSocket<DuplexStream>) {
+    let (raw, mut server) = server_with_raw_peer(&config(), 1024);
+    server.queue(Message::binary(vec![7u8; 64 << 10])).unwrap();
+    (raw, server)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_gives_a_peer_that_does_not_read_the_close_timeout() {
+    let (mut raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x02hi")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let error = bounded(server.recv()).await.unwrap().unwrap_err();
+    assert_eq!(error.close_code(), CloseCode::PROTOCOL_ERROR);
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    assert!(bounded(server.recv()).await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_received_close_gives_a_peer_that_does_not_read_the_close_timeout() {
+    let (mut raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    // A masked close frame, code 1000, key 0.
+    tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x88\x82\0\0\0\0\x03\xe8")
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        bounded(server.recv()).await,
+        Some(Ok(Message::Close(_)))
+    ));
+    assert!(bounded(server.recv()).await.is_none());
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn our_close_to_a_peer_that_does_not_read_ends_at_the_close_timeout() {
+    let (raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    let started = tokio::time::Instant::now();
+    bounded(server.close(CloseCode::NORMAL_CLOSURE, ""))
+        .await
+        .unwrap();
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+    drop(raw);
+}
+
 #[tokio::test(start_paused = true)]
 async fn backpressure_holds_sends_until_the_peer_reads() {
     let config = config().write_buffer_size(16 << 10);
