@@ -78,6 +78,14 @@ pub(crate) fn give(buf: BytesMut, alloc: usize) {
 /// twice the size when a frame that does not fit is accumulating (so that a large frame costs
 /// amortized linear copying, as `BytesMut`'s own growth would).
 pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
+    // An empty buffer goes back to the front of its allocation whenever it can (nothing to
+    // move): a read then gets the whole allocation, and a frame as large as the allocation
+    // does not start near its end and have to be moved to the front when the rest arrives.
+    if buf.is_empty() && buf.capacity() < *alloc {
+        // Fails while a received message still shares the allocation; the read then goes on
+        // after it, as before.
+        let _ = buf.try_reclaim(*alloc);
+    }
     if buf.capacity() - buf.len() >= want || buf.try_reclaim(want) {
         return;
     }
@@ -135,6 +143,25 @@ mod tests {
         reserve(&mut buf, &mut alloc, 4096);
         assert_eq!(buf.as_ptr(), ptr);
         assert_eq!(alloc, 4096);
+    }
+
+    #[test]
+    fn an_empty_buffer_reads_from_the_front_of_its_allocation() {
+        let (mut buf, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut buf, &mut alloc, 4096);
+        let front = buf.as_ptr();
+        buf.extend_from_slice(&[1; 3000]);
+        drop(buf.split_to(3000));
+        // Room for the small read asked for is left at the end, but a large frame would not
+        // fit there: the buffer starts over at the front, with the whole allocation to fill.
+        reserve(&mut buf, &mut alloc, 16);
+        assert_eq!(buf.as_ptr(), front);
+        assert_eq!((buf.capacity(), alloc), (4096, 4096));
+        // A partial frame is not moved while there is room after it.
+        buf.extend_from_slice(&[2; 3000]);
+        drop(buf.split_to(2000));
+        reserve(&mut buf, &mut alloc, 16);
+        assert_eq!(buf.as_ptr(), front.wrapping_add(2000));
     }
 
     #[test]
