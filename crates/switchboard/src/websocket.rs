@@ -8,7 +8,7 @@ use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Buf;
 use futures_core::Stream;
@@ -280,7 +280,6 @@ pub(crate) struct Inner<S> {
     writing: Outgoing,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
-    close_timeout: Duration,
     /// Once the connection has ended: until when bytes still queued may take to leave.
     linger_until: Option<Instant>,
     /// The size of the allocation behind the connection's read buffer; 0 while the connection
@@ -319,7 +318,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             writing: Outgoing::default(),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             timer_at: None,
-            close_timeout: config.protocol.close_timeout,
             linger_until: None,
             read_alloc,
             read_size,
@@ -635,7 +633,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     fn linger_deadline(&mut self) -> Instant {
         *self
             .linger_until
-            .get_or_insert_with(|| now() + self.close_timeout)
+            .get_or_insert_with(|| now() + self.conn.config().close_timeout)
     }
 
     /// Whether the peer has had its time to take the bytes left at the end of the
