@@ -194,7 +194,7 @@ async fn bounded<F: std::future::Future>(future: F) -> F::Output {
 }
 
 /// A server whose peer has stopped reading: 64 KiB queued that a 1 KiB pipe cannot take.
-async fn server_with_a_peer_that_does_not_read() -> (DuplexStream, WebSocket<DuplexStream>) {
+fn server_with_a_peer_that_does_not_read() -> (DuplexStream, WebSocket<DuplexStream>) {
     let (raw, mut server) = server_with_raw_peer(&config(), 1024);
     server.queue(Message::binary(vec![7u8; 64 << 10])).unwrap();
     (raw, server)
@@ -202,7 +202,7 @@ async fn server_with_a_peer_that_does_not_read() -> (DuplexStream, WebSocket<Dup
 
 #[tokio::test(start_paused = true)]
 async fn a_failure_gives_a_peer_that_does_not_read_the_close_timeout() {
-    let (mut raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    let (mut raw, mut server) = server_with_a_peer_that_does_not_read();
     tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x81\x02hi")
         .await
         .unwrap();
@@ -215,7 +215,7 @@ async fn a_failure_gives_a_peer_that_does_not_read_the_close_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_received_close_gives_a_peer_that_does_not_read_the_close_timeout() {
-    let (mut raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    let (mut raw, mut server) = server_with_a_peer_that_does_not_read();
     // A masked close frame, code 1000, key 0.
     tokio::io::AsyncWriteExt::write_all(&mut raw, b"\x88\x82\0\0\0\0\x03\xe8")
         .await
@@ -231,7 +231,7 @@ async fn a_received_close_gives_a_peer_that_does_not_read_the_close_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn our_close_to_a_peer_that_does_not_read_ends_at_the_close_timeout() {
-    let (raw, mut server) = server_with_a_peer_that_does_not_read().await;
+    let (raw, mut server) = server_with_a_peer_that_does_not_read();
     let started = tokio::time::Instant::now();
     bounded(server.close(CloseCode::NORMAL_CLOSURE, ""))
         .await
