@@ -78,15 +78,19 @@ pub(crate) fn give(buf: BytesMut, alloc: usize) {
 /// twice the size when a frame that does not fit is accumulating (so that a large frame costs
 /// amortized linear copying, as `BytesMut`'s own growth would).
 pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
-    // An empty buffer goes back to the front of its allocation whenever it can (nothing to
-    // move): a read then gets the whole allocation, and a frame as large as the allocation
-    // does not start near its end and have to be moved to the front when the rest arrives.
-    if buf.is_empty() && buf.capacity() < *alloc {
-        // Fails while a received message still shares the allocation; the read then goes on
-        // after it, as before.
-        let _ = buf.try_reclaim(*alloc);
-    }
-    if buf.capacity() - buf.len() >= want || buf.try_reclaim(want) {
+    if buf.is_empty() {
+        // An empty buffer goes back to the front of its allocation whenever it can (nothing
+        // to move): a read then gets the whole allocation, and a frame as large as the
+        // allocation does not start near its end and have to be moved to the front when the
+        // rest arrives. It cannot while a received message still shares the allocation; the
+        // read then goes on after that message.
+        if buf.capacity() < *alloc {
+            let _ = buf.try_reclaim(*alloc);
+        }
+        if buf.capacity() >= want {
+            return;
+        }
+    } else if buf.capacity() - buf.len() >= want || buf.try_reclaim(want) {
         return;
     }
     let needed = buf.len().saturating_add(want);

@@ -435,8 +435,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
 
     /// The connection failed with `error`: get our close frame out, report the error once,
     /// then end. A peer that let the keepalive time out is not waited for: it is not reading,
-    /// so the close frame goes out only if the transport takes it at once. Any other peer
-    /// gets the close timeout to take it (see [`poll_linger_over`](Self::poll_linger_over)).
+    /// so what the transport does not take at once is dropped. Any other peer gets the close
+    /// timeout to take it (see [`poll_linger_over`](Self::poll_linger_over)).
     fn poll_failed<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -446,13 +446,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             ready!(self.poll_finish(cx));
             return Poll::Ready(None);
         }
-        let unresponsive = matches!(error, switchboard_proto::Error::KeepaliveTimeout);
-        if self.poll_write_out(cx).is_pending()
-            && !self.transport_closed
-            && !unresponsive
-            && !self.poll_linger_over(cx)
-        {
-            return Poll::Pending;
+        if self.poll_write_out(cx).is_pending() && !self.transport_closed {
+            if matches!(error, switchboard_proto::Error::KeepaliveTimeout) {
+                self.transport_closed = true;
+            } else if !self.poll_linger_over(cx) {
+                return Poll::Pending;
+            }
         }
         self.error_reported = true;
         Poll::Ready(Some(Err(error.into())))

@@ -823,6 +823,9 @@ mod lending {
             "{outcome:?}"
         );
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+        // The stream then ends without waiting on the peer any longer.
+        assert!(bounded(server.recv_with(|_, _| {})).await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
         writer.abort();
     }
 
