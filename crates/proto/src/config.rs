@@ -70,9 +70,13 @@ pub struct Config {
     /// answer). Default true. Turn it off only to answer pings yourself with
     /// [`Connection::pong`](crate::Connection::pong).
     pub auto_pong: bool,
-    /// Send a ping when nothing has been received for this long, to keep intermediaries from
-    /// dropping an idle connection and to detect a dead peer. Default 20 s, under the 30-60 s idle
-    /// timeouts common in load balancers. `None` disables keepalive pings.
+    /// Send a ping this often, to keep intermediaries from dropping an idle connection and to
+    /// detect a dead peer. Default 20 s, under the 30-60 s idle timeouts common in load
+    /// balancers. `None` disables keepalive pings.
+    ///
+    /// Each ping is also when the connection frees send buffers that large messages grew
+    /// (see [`Connection::handle_timeout`](crate::Connection::handle_timeout)); with pings
+    /// off, they are kept for the next large message.
     pub ping_interval: Option<Duration>,
     /// Fail the connection with 1011 if a keepalive ping gets no pong within this long. Default
     /// 20 s. `None` waits forever.

@@ -52,7 +52,7 @@ use crate::utf8::Utf8Validator;
 use keepalive::{Keepalive, KeepaliveAction};
 use outbox::{queue_data, shared_payload};
 use receive::{Received, Receiver};
-use send::{Payload, Sender};
+use send::{free_if_large, Payload, Sender};
 
 /// Where the closing handshake stands (RFC 6455 7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +310,11 @@ impl Connection {
 
     /// Tells the connection that time `now` has come; call it when
     /// [`poll_timeout`](Self::poll_timeout)'s deadline passes. It may queue a keepalive ping,
-    /// fail the connection (keepalive timeout), or end the closing handshake. Poll
+    /// fail the connection (keepalive timeout), or end the closing handshake.
+    ///
+    /// A keepalive ping is also when the connection frees the send buffers that large messages
+    /// grew (a client copies every payload it masks into one, and compressed output goes into
+    /// another), once nothing still queued is in them. Poll
     /// [`poll_transmit`](Self::poll_transmit), [`poll_event`](Self::poll_event) and
     /// [`wants_transport_close`](Self::wants_transport_close) afterwards.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -319,6 +323,11 @@ impl Connection {
         match self.state {
             State::Open => match self.keepalive.on_timeout(now) {
                 KeepaliveAction::Ping(payload) => {
+                    // A tick that comes whatever the traffic, and seldom: a connection that is
+                    // busy with large messages reallocates once per interval, and an idle one
+                    // gives back what its last large messages grew.
+                    self.sender.release_large_buffer();
+                    free_if_large(&mut self.compressed);
                     self.sender
                         .frame(true, 0, OpCode::Ping, Payload::Borrowed(&payload));
                 }

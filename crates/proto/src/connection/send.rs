@@ -217,6 +217,15 @@ impl Sender {
         self.tail.reserve(needed.max(self.tail_room));
     }
 
+    /// Frees the coalescing buffer if nothing is queued in it and it grew past the room small
+    /// frames make (large borrowed payloads, and every payload a client masks, are copied into
+    /// it), so that a connection that once sent large messages does not hold their size.
+    pub(crate) fn release_large_buffer(&mut self) {
+        if self.queued == 0 {
+            free_if_large(&mut self.tail);
+        }
+    }
+
     /// Takes back a written batch's chunk list, so the next batch of large frames reuses it.
     pub(crate) fn reuse(&mut self, written: Outgoing) {
         let mut chunks = written.rest;
@@ -245,6 +254,17 @@ impl Sender {
             self.queue.push_back(tail);
         }
         Some(Outgoing::from_chunks(std::mem::take(&mut self.queue), len))
+    }
+}
+
+/// Frees `buf` if it is empty and its allocation holds more than the most room the coalescing
+/// buffer makes for small frames ([`MAX_TAIL_ROOM`]).
+pub(crate) fn free_if_large(buf: &mut BytesMut) {
+    // `capacity` counts only the room after the last split: reclaiming brings back the whole
+    // allocation once the bytes split off it were dropped. If they are still held, the
+    // allocation is kept until a later call.
+    if buf.is_empty() && buf.try_reclaim(MAX_TAIL_ROOM + 1) {
+        *buf = BytesMut::new();
     }
 }
 
@@ -369,6 +389,26 @@ mod tests {
         assert_eq!(out.chunk(), &[126, 0x05, 0xdc]);
         let wire = collect(out);
         assert_eq!(&wire[wire.len() - 7..], b"\x81\x05three");
+    }
+
+    #[test]
+    fn releasing_keeps_queued_bytes_and_the_room_small_frames_use() {
+        let mut sender = Sender::new(None);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"queued"));
+        sender.release_large_buffer();
+        assert_eq!(collect(sender.take().unwrap()), b"\x81\x06queued");
+
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"small"));
+        drop(sender.take());
+        let room = sender.tail.capacity();
+        assert!(room > 0);
+        sender.release_large_buffer();
+        assert_eq!(sender.tail.capacity(), room, "a small buffer is kept");
+
+        sender.frame(true, 0, OpCode::Binary, Payload::Borrowed(&[0; 100_000]));
+        drop(sender.take());
+        sender.release_large_buffer();
+        assert_eq!(sender.tail.capacity(), 0, "a large buffer is freed");
     }
 
     #[test]
