@@ -129,8 +129,9 @@ impl FrameHeader {
     /// (RFC 6455 5.2: "the minimal number of bytes MUST be used to encode the length").
     ///
     /// Each length form is appended as one fixed-size array: a copy of known size compiles to
-    /// a couple of moves, where byte-by-byte appends each check the capacity.
-    #[inline]
+    /// a couple of moves, where byte-by-byte appends each check the capacity. Always inlined:
+    /// where the caller knows the length form or the mask, the other branches fold away.
+    #[inline(always)]
     pub fn encode(&self, dst: &mut BytesMut) {
         let first = u8::from(self.fin) << 7 | (self.rsv & 0x70) | self.opcode.as_u8();
         let mask_bit = if self.mask.is_some() { 0x80 } else { 0 };

@@ -65,6 +65,9 @@ impl Outbox<'_> {
         if self.fragmenting {
             return Err(Error::InvalidInput("a fragmented message is in progress"));
         }
+        if self.extension.is_none() && self.sender.short_data_frame(opcode, payload) {
+            return Ok(());
+        }
         let payload = match self.lent {
             Some(lent) if payload.len() >= ZERO_COPY_THRESHOLD && is_part_of(payload, lent) => {
                 Payload::Shared(lent.slice_ref(payload))

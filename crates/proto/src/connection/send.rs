@@ -30,6 +30,9 @@ const MAX_TAIL_ROOM: usize = 16 << 10;
 /// burst of large messages does not leave an idle connection holding a big list.
 const MAX_REUSED_CHUNKS: usize = 64;
 
+/// The longest payload whose length fits in the header's second byte (RFC 6455 5.2).
+const MAX_SHORT_PAYLOAD: usize = 125;
+
 /// How many masking keys to draw from the entropy source at once.
 const KEY_BATCH: usize = 16;
 
@@ -193,6 +196,30 @@ impl Sender {
         }
     }
 
+    /// Queues one whole unmasked data frame with a payload of at most 125 bytes, which the
+    /// header's second byte holds (RFC 6455 5.2): the reply a server sends most, copied as
+    /// every short payload is. Returns false, queueing nothing, for any other frame: a client
+    /// masks, and longer payloads take [`frame`](Self::frame).
+    #[inline]
+    pub(crate) fn short_data_frame(&mut self, opcode: OpCode, payload: &[u8]) -> bool {
+        let len = payload.len();
+        if self.masking.is_some() || len > MAX_SHORT_PAYLOAD {
+            return false;
+        }
+        let header = FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: len as u64,
+        };
+        self.queued += 2 + len;
+        self.make_room(2 + len);
+        header.encode(&mut self.tail);
+        self.tail.extend_from_slice(payload);
+        true
+    }
+
     /// Makes room for `needed` more bytes in `tail`, without allocating in the steady state.
     ///
     /// At the start of a batch nothing queued shares `tail`'s buffer any more (the previous
@@ -200,6 +227,7 @@ impl Sender {
     /// same buffer: that is done while the batch can still use the whole buffer. Within a
     /// batch, the chunks already split off keep the buffer, so running out allocates a new
     /// one; the room made next time doubles, until a whole batch fits.
+    #[inline]
     fn make_room(&mut self, needed: usize) {
         let room = self.tail.capacity() - self.tail.len();
         let batch_start = self.tail.is_empty() && self.queue.is_empty();
@@ -333,6 +361,29 @@ mod tests {
         assert_eq!(out.chunk_count(), 1);
         assert_eq!(out.remaining(), 40);
         assert!(sender.take().is_none());
+    }
+
+    #[test]
+    fn the_short_path_writes_what_the_general_one_does() {
+        let payload = [0x5a; 126];
+        for len in 0..=MAX_SHORT_PAYLOAD {
+            let mut short = Sender::new(None);
+            let mut general = Sender::new(None);
+            assert!(short.short_data_frame(OpCode::Text, &payload[..len]));
+            general.frame(true, 0, OpCode::Text, Payload::Borrowed(&payload[..len]));
+            assert_eq!(short.queued(), general.queued());
+            assert_eq!(
+                collect(short.take().unwrap()),
+                collect(general.take().unwrap()),
+                "len {len}"
+            );
+        }
+        // RFC 6455 5.2: 126 bytes need the 16-bit length; 5.3: a client masks.
+        let mut server = Sender::new(None);
+        assert!(!server.short_data_frame(OpCode::Binary, &payload));
+        let mut client = Sender::new(Some(Box::new(|buf: &mut [u8]| buf.fill(1))));
+        assert!(!client.short_data_frame(OpCode::Binary, b"hi"));
+        assert!(server.take().is_none() && client.take().is_none());
     }
 
     #[test]
