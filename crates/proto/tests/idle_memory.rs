@@ -52,10 +52,10 @@ fn write_out(conn: &mut Connection) {
     }
 }
 
-/// Sends a warm-up message and then a large one from `conn`, which was created at `t0` with
-/// the default keepalive. Returns the live bytes the large message left behind once written,
-/// and those left after the first keepalive ping.
-fn held_before_and_after_the_ping(mut conn: Connection, t0: Instant) -> (usize, usize) {
+/// Sends a warm-up message and then a large one from `conn` (`who`), which was created at
+/// `t0` with the default keepalive; checks that the large message left its size behind once
+/// written, and that the first keepalive ping gave it back.
+fn assert_freed_at_the_ping(who: &str, mut conn: Connection, t0: Instant) {
     // The first small message allocates what the connection keeps for any message (the
     // coalescing buffer, and with compression the deflate state).
     conn.send(Message::binary(incompressible(100))).unwrap();
@@ -70,7 +70,13 @@ fn held_before_and_after_the_ping(mut conn: Connection, t0: Instant) -> (usize, 
     assert_eq!(ping[0], 0x89, "the keepalive ping was sent");
     let after = live_bytes().saturating_sub(base);
     drop(conn);
-    (before, after)
+    dhat::assert!(
+        before > LARGE - KEPT,
+        "the {} held {} B before the ping",
+        who,
+        before
+    );
+    dhat::assert!(after < KEPT, "the {} held {} B after the ping", who, after);
 }
 
 #[test]
@@ -82,24 +88,12 @@ fn send_buffers_grown_by_a_large_message_are_freed_at_the_next_ping() {
     // A client masks a copy of every payload in its coalescing buffer.
     let t0 = Instant::now();
     let client = Connection::client(config.clone(), t0, counter_entropy());
-    let (before, after) = held_before_and_after_the_ping(client, t0);
-    dhat::assert!(
-        before > LARGE - KEPT,
-        "the client held {} B before the ping",
-        before
-    );
-    dhat::assert!(after < KEPT, "the client held {} B after the ping", after);
+    assert_freed_at_the_ping("client", client, t0);
 
     // A server's compressed output is written into a buffer of its own.
     let deflate = DeflateConfig::default();
     let (_, extension) = deflate.server_accept(&deflate.client_offers()).unwrap();
     let t0 = Instant::now();
     let server = Connection::server(config, t0).with_extension(Some(extension));
-    let (before, after) = held_before_and_after_the_ping(server, t0);
-    dhat::assert!(
-        before > LARGE - KEPT,
-        "the server held {} B before the ping",
-        before
-    );
-    dhat::assert!(after < KEPT, "the server held {} B after the ping", after);
+    assert_freed_at_the_ping("compressing server", server, t0);
 }
