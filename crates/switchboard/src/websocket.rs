@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Buf;
@@ -280,6 +280,9 @@ pub(crate) struct Inner<S> {
     writing: Outgoing,
     timer: Pin<Box<Sleep>>,
     timer_at: Option<Instant>,
+    /// The waker the timer holds for `timer_at`, so a poll from the same task can skip
+    /// registering it again (see [`Inner::timer_elapsed`]).
+    timer_waker: Option<Waker>,
     /// Once the connection has ended: until when bytes still queued may take to leave.
     linger_until: Option<Instant>,
     /// The size of the allocation behind the connection's read buffer; 0 while the connection
@@ -318,6 +321,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             writing: Outgoing::default(),
             timer: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
             timer_at: None,
+            timer_waker: None,
             linger_until: None,
             read_alloc,
             read_size,
@@ -577,6 +581,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         loop {
             if !self.writing.has_remaining() {
+                // Bytes in one piece are written where they lie.
+                if let Some(bytes) = self.conn.peek_transmit() {
+                    let n = ready!(Pin::new(&mut self.io).poll_write(cx, bytes))?;
+                    if n == 0 {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    self.conn.advance_transmit(n);
+                    continue;
+                }
                 match self.conn.poll_transmit() {
                     Some(out) => self.writing = out,
                     None => break,
@@ -641,21 +654,44 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     /// transport counts as closed, so neither a failure nor a close waits on it forever.
     fn poll_linger_over(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = self.linger_deadline();
-        self.arm_timer(deadline);
-        if self.timer.as_mut().poll(cx).is_pending() {
+        if !self.timer_elapsed(deadline, cx) {
             return false;
         }
         self.transport_closed = true;
         true
     }
 
-    fn arm_timer(&mut self, deadline: Instant) {
+    /// Whether `deadline` has passed; if not, the timer is set for it and wakes `cx`'s task.
+    ///
+    /// The timer is polled, which registers the waker, only when something changed since
+    /// the last poll: the deadline, the task, or the timer having fired. A connection's
+    /// deadline (the next keepalive ping) stays the same over many wakeups, and this check
+    /// costs far less than the poll.
+    fn timer_elapsed(&mut self, deadline: Instant, cx: &mut Context<'_>) -> bool {
+        if self.timer_at == Some(deadline)
+            && !self.timer.is_elapsed()
+            && self
+                .timer_waker
+                .as_ref()
+                .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            return false;
+        }
         if self.timer_at != Some(deadline) {
             self.timer
                 .as_mut()
                 .reset(tokio::time::Instant::from_std(deadline));
             self.timer_at = Some(deadline);
         }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.timer_waker = None;
+            return true;
+        }
+        match &mut self.timer_waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => self.timer_waker = Some(cx.waker().clone()),
+        }
+        false
     }
 
     /// Arms the timer for the connection's next deadline; returns whether a deadline passed
@@ -664,8 +700,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         let Some(deadline) = self.conn.poll_timeout() else {
             return false;
         };
-        self.arm_timer(deadline);
-        if self.timer.as_mut().poll(cx).is_pending() {
+        if !self.timer_elapsed(deadline, cx) {
             return false;
         }
         self.conn.handle_timeout(now().max(deadline));

@@ -391,6 +391,29 @@ async fn keepalive_detects_a_dead_peer() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_keepalive_timer_wakes_the_task_that_polls_now() {
+    let config = config().keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
+    let (client, _server_never_polled) = pair(&config);
+    let started = tokio::time::Instant::now();
+    // Another task polls the socket for a second, which sets the timer to wake it, and ends.
+    let mut client = tokio::spawn(async move {
+        let mut client = client;
+        let waited = tokio::time::timeout(Duration::from_secs(1), client.recv()).await;
+        assert!(waited.is_err(), "{waited:?}");
+        client
+    })
+    .await
+    .unwrap();
+    // The timer must now wake this task, or the keepalive never fires.
+    let result = bounded(client.recv()).await;
+    assert!(
+        matches!(result, Some(Err(Error::KeepaliveTimeout))),
+        "{result:?}"
+    );
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
+}
+
+#[tokio::test(start_paused = true)]
 async fn keepalive_measures_rtt_with_a_live_peer() {
     let config = config().keepalive(Some(Duration::from_secs(5)), Some(Duration::from_secs(5)));
     let (mut client, mut server) = pair(&config);

@@ -478,6 +478,10 @@ impl Connection {
         if let Some(message) = self.events.pop_front() {
             return Ok(Some(message));
         }
+        if self.end_of_input.is_none() && self.error.is_none() {
+            // The usual answer, without a call.
+            return Ok(None);
+        }
         self.poll_end_of_input()
     }
 
@@ -506,7 +510,33 @@ impl Connection {
     /// Takes the bytes to write to the transport, if there are any.
     #[inline]
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        if self.sender.queued() == 0 {
+            return None;
+        }
         self.sender.take()
+    }
+
+    /// The bytes to write to the transport, borrowed, when they lie in one piece: small
+    /// frames coalesce into one buffer, and only large payloads queued without a copy make
+    /// more than one piece. Write them and call
+    /// [`advance_transmit`](Self::advance_transmit) with the number written; this spares
+    /// moving the bytes into an [`Outgoing`]. `None` when nothing is queued or the bytes are
+    /// in several pieces: then use [`poll_transmit`](Self::poll_transmit). Bytes taken before
+    /// by `poll_transmit` go to the transport first.
+    #[inline]
+    pub fn peek_transmit(&self) -> Option<&[u8]> {
+        self.sender.peek()
+    }
+
+    /// Drops the first `n` bytes of [`peek_transmit`](Self::peek_transmit)'s slice: the
+    /// transport took them.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than `peek_transmit` showed.
+    #[inline]
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.sender.advance_peeked(n);
     }
 
     /// Hands back a batch from [`poll_transmit`](Self::poll_transmit) once it is written

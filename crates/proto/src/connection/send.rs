@@ -157,7 +157,8 @@ impl Sender {
         }
     }
 
-    /// Bytes queued and not yet taken by [`take`](Self::take).
+    /// Bytes queued and not yet taken by [`take`](Self::take) or written from [`peek`](Self::peek).
+    #[inline]
     pub(crate) fn queued(&self) -> usize {
         self.queued
     }
@@ -261,6 +262,28 @@ impl Sender {
             chunks.clear();
             self.queue = chunks;
         }
+    }
+
+    /// Everything queued, if it lies in one piece: the coalescing buffer, with no chunk
+    /// queued before it.
+    #[inline]
+    pub(crate) fn peek(&self) -> Option<&[u8]> {
+        if self.queued == 0 || !self.queue.is_empty() {
+            return None;
+        }
+        debug_assert_eq!(self.tail.len(), self.queued);
+        Some(&self.tail)
+    }
+
+    /// Drops the first `n` bytes of what [`peek`](Self::peek) showed: they were written.
+    #[inline]
+    pub(crate) fn advance_peeked(&mut self, n: usize) {
+        assert!(
+            self.queue.is_empty() && n <= self.tail.len(),
+            "advance past the bytes peeked"
+        );
+        self.tail.advance(n);
+        self.queued -= n;
     }
 
     /// Takes everything queued so far.
@@ -384,6 +407,46 @@ mod tests {
         let mut client = Sender::new(Some(Box::new(|buf: &mut [u8]| buf.fill(1))));
         assert!(!client.short_data_frame(OpCode::Binary, b"hi"));
         assert!(server.take().is_none() && client.take().is_none());
+    }
+
+    #[test]
+    fn peeked_bytes_written_in_pieces_keep_their_order() {
+        let mut sender = Sender::new(None);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"one"));
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"two"));
+        let mut wire = Vec::new();
+        // Part of the first frame is written; more is queued behind the rest.
+        let peeked = sender.peek().unwrap();
+        assert_eq!(peeked, b"\x81\x03one\x81\x03two");
+        wire.extend_from_slice(&peeked[..3]);
+        sender.advance_peeked(3);
+        assert_eq!(sender.queued(), 7);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"three"));
+        assert_eq!(sender.peek().unwrap(), b"ne\x81\x03two\x81\x05three");
+        // A large payload queued without a copy makes a second piece: no more peeking, and
+        // the bytes not yet written come first in the taken batch.
+        let big = Bytes::from(vec![7u8; 2048]);
+        sender.frame(true, 0, OpCode::Binary, Payload::Shared(big));
+        assert!(sender.peek().is_none());
+        wire.extend(collect(sender.take().unwrap()));
+        assert_eq!(&wire[..17], b"\x81\x03one\x81\x03two\x81\x05three");
+        assert_eq!(&wire[17..21], &[0x82, 126, 0x08, 0x00]);
+        assert_eq!(wire.len(), 21 + 2048);
+        // Everything written: nothing to peek or take.
+        assert!(sender.peek().is_none() && sender.take().is_none());
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"four"));
+        let peeked = sender.peek().unwrap().len();
+        sender.advance_peeked(peeked);
+        assert_eq!(sender.queued(), 0);
+        assert!(sender.peek().is_none() && sender.take().is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "advance past the bytes peeked")]
+    fn advancing_past_the_peeked_bytes_panics() {
+        let mut sender = Sender::new(None);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"hi"));
+        sender.advance_peeked(5);
     }
 
     #[test]
