@@ -71,6 +71,7 @@ mod entropy;
 mod error;
 mod read_buffer;
 pub mod reconnect;
+mod send_buffer;
 pub mod server;
 mod split;
 mod websocket;

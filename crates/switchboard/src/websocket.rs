@@ -20,6 +20,7 @@ use tokio::time::Sleep;
 use crate::config::WebSocketConfig;
 use crate::error::{Error, Result};
 use crate::read_buffer;
+use crate::send_buffer;
 use crate::split::{ReadHalf, WriteHalf};
 
 /// The first read reserves this much; reads grow (doubling) while the transport fills them.
@@ -290,6 +291,10 @@ pub(crate) struct Inner<S> {
     read_alloc: usize,
     read_size: usize,
     max_read_size: usize,
+    /// Whether the connection may hold a send buffer: one was given to it from the pool, or
+    /// it queued bytes. Once they are written, the buffer goes back to the pool (see
+    /// [`send_buffer`]).
+    holds_send_buffer: bool,
     write_buffer_size: usize,
     transport_closed: bool,
     /// Whether the final error was reported; after it the stream ends.
@@ -326,6 +331,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             read_alloc,
             read_size,
             max_read_size: config.max_read_size.max(1),
+            holds_send_buffer: true,
             write_buffer_size: config.write_buffer_size,
             transport_closed: false,
             error_reported: false,
@@ -483,6 +489,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
     }
 
     pub(crate) fn start_send(&mut self, message: Message) -> Result<()> {
+        self.lend_send_buffer();
         self.conn.send(message).map_err(Error::from)
     }
 
@@ -588,10 +595,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
                     self.conn.advance_transmit(n);
+                    self.holds_send_buffer = true;
                     continue;
                 }
                 match self.conn.poll_transmit() {
-                    Some(out) => self.writing = out,
+                    Some(out) => {
+                        self.writing = out;
+                        self.holds_send_buffer = true;
+                    }
                     None => break,
                 }
             }
@@ -614,7 +625,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // Written: the chunks are freed now, and the chunk list goes back for reuse.
             self.conn.reuse(std::mem::take(&mut self.writing));
         }
+        // Everything is written: the send buffer goes back to the pool.
+        if self.holds_send_buffer {
+            if let Some(buf) = self.conn.take_send_buffer() {
+                send_buffer::give(buf);
+                self.holds_send_buffer = false;
+            }
+        }
         Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    /// Gives the connection a send buffer from the pool, if it holds none, before it may
+    /// queue frames: replies to what was read, or a message of the application's.
+    fn lend_send_buffer(&mut self) {
+        if self.holds_send_buffer {
+            return;
+        }
+        self.holds_send_buffer = true;
+        if let Some(buf) = send_buffer::take() {
+            // The connection held no buffer: what comes back has no allocation.
+            drop(self.conn.give_send_buffer(buf));
+        }
     }
 
     /// Reads once into the connection's buffer.
@@ -634,6 +665,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             read_buffer::give(std::mem::take(buf), alloc);
         }
         let n = ready!(read)?;
+        if n > 0 {
+            self.lend_send_buffer();
+        }
         if n >= self.read_size {
             self.read_size = (self.read_size * 2).min(self.max_read_size);
         }

@@ -433,7 +433,7 @@ async fn keepalive_measures_rtt_with_a_live_peer() {
 }
 
 #[tokio::test]
-async fn a_quiet_connection_holds_no_read_buffer() {
+async fn a_quiet_connection_holds_no_buffers() {
     let (mut client, mut server) = pair(&config());
     // Waiting for the first message takes no buffer.
     assert!(poll_then_drop(server.recv(), 1).await.is_none());
@@ -441,8 +441,11 @@ async fn a_quiet_connection_holds_no_read_buffer() {
 
     for text in ["hello", "again"] {
         client.send(text).await.unwrap();
+        // Written: the buffer the frame was queued in goes back to the pool.
+        assert_eq!(client.connection().send_buffer_capacity(), 0);
         assert_eq!(server.recv().await.unwrap().unwrap(), Message::text(text));
         server.send(text).await.unwrap();
+        assert_eq!(server.connection().send_buffer_capacity(), 0);
         // Handled and answered, nothing more to read: the buffer the message came in (4 KiB,
         // of which 11 bytes were used) is given back.
         assert!(poll_then_drop(server.recv(), 1).await.is_none());

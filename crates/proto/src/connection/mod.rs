@@ -196,6 +196,12 @@ impl Connection {
         self.receiver.buf.capacity()
     }
 
+    /// The room in the buffer frames are queued in; 0 while the connection holds none (the
+    /// tokio layer [takes](Self::take_send_buffer) it once everything queued is written).
+    pub fn send_buffer_capacity(&self) -> usize {
+        self.sender.buffer_capacity()
+    }
+
     /// The error that failed the connection, if one did.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
@@ -537,6 +543,21 @@ impl Connection {
     #[inline]
     pub fn advance_transmit(&mut self, n: usize) {
         self.sender.advance_peeked(n);
+    }
+
+    /// Takes the buffer frames are queued in, empty, when nothing is queued, so that a
+    /// quiet connection need not hold it: the tokio layer keeps such buffers in a per-thread
+    /// pool, and the connections that have bytes to send share them while they are in the
+    /// cache. `None` while bytes wait to be transmitted. The next frame queued makes a new
+    /// buffer unless [`give_send_buffer`](Self::give_send_buffer) gives one first.
+    pub fn take_send_buffer(&mut self) -> Option<BytesMut> {
+        self.sender.take_buffer()
+    }
+
+    /// Gives the connection `buf`, emptied, to queue frames in, when nothing is queued, and
+    /// returns the buffer it had; while bytes are queued, `buf` itself comes back.
+    pub fn give_send_buffer(&mut self, buf: BytesMut) -> BytesMut {
+        self.sender.give_buffer(buf)
     }
 
     /// Hands back a batch from [`poll_transmit`](Self::poll_transmit) once it is written

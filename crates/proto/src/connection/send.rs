@@ -264,6 +264,27 @@ impl Sender {
         }
     }
 
+    /// The room in the coalescing buffer.
+    pub(crate) fn buffer_capacity(&self) -> usize {
+        self.tail.capacity()
+    }
+
+    /// Takes the coalescing buffer, empty, when nothing is queued; the next frame queued
+    /// then makes a new one, unless [`give_buffer`](Self::give_buffer) gives one first.
+    pub(crate) fn take_buffer(&mut self) -> Option<BytesMut> {
+        (self.queued == 0).then(|| std::mem::take(&mut self.tail))
+    }
+
+    /// Puts `buf`, emptied, in place of the coalescing buffer when nothing is queued, and
+    /// returns the buffer it replaced; returns `buf` itself when bytes are queued.
+    pub(crate) fn give_buffer(&mut self, mut buf: BytesMut) -> BytesMut {
+        if self.queued != 0 {
+            return buf;
+        }
+        buf.clear();
+        std::mem::replace(&mut self.tail, buf)
+    }
+
     /// Everything queued, if it lies in one piece: the coalescing buffer, with no chunk
     /// queued before it.
     #[inline]
@@ -439,6 +460,35 @@ mod tests {
         sender.advance_peeked(peeked);
         assert_eq!(sender.queued(), 0);
         assert!(sender.peek().is_none() && sender.take().is_none());
+    }
+
+    #[test]
+    fn the_buffer_changes_hands_only_when_nothing_is_queued() {
+        let mut sender = Sender::new(None);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"hi"));
+        assert!(sender.take_buffer().is_none());
+        let mine = BytesMut::with_capacity(64);
+        let ptr = mine.as_ptr();
+        let refused = sender.give_buffer(mine);
+        assert_eq!(
+            refused.as_ptr(),
+            ptr,
+            "bytes are queued: the buffer comes back"
+        );
+        assert_eq!(sender.peek().unwrap(), b"\x81\x02hi");
+        sender.advance_peeked(4);
+
+        // Nothing queued: the buffer the frame went into can be taken, and another given.
+        let taken = sender.take_buffer().unwrap();
+        assert!(taken.is_empty() && taken.capacity() + 4 >= MIN_TAIL_ROOM);
+        let mut given = BytesMut::with_capacity(64);
+        given.extend_from_slice(b"stale");
+        let ptr = given.as_ptr();
+        assert_eq!(sender.give_buffer(given).capacity(), 0);
+        sender.frame(true, 0, OpCode::Text, Payload::Borrowed(b"ok"));
+        let peeked = sender.peek().unwrap();
+        assert_eq!(peeked, b"\x81\x02ok", "the given buffer was emptied");
+        assert_eq!(peeked.as_ptr(), ptr, "the frame went into the given buffer");
     }
 
     #[test]
