@@ -16,8 +16,10 @@ use bytes::BytesMut;
 /// back before the next one takes one.
 const POOL_BUFFERS: usize = 4;
 
-/// The largest buffer kept. A batch of small frames fits in far less; a buffer grown by large
-/// messages (which a client copies to mask them) is freed instead.
+/// The largest buffer kept. A batch of small frames fits in far less. A buffer grown by large
+/// messages (which a client copies to mask them, and a server replying from a lent message
+/// copies too) stays with its connection instead, for its next batch, until the connection's
+/// keepalive ping frees it (see `Connection::handle_timeout`).
 const MAX_POOLED: usize = 64 << 10;
 
 thread_local! {
@@ -29,16 +31,20 @@ pub(crate) fn take() -> Option<BytesMut> {
     POOL.try_with(|pool| pool.borrow_mut().pop()).ok().flatten()
 }
 
-/// Gives an empty buffer back to this thread's pool; frees it if it is larger than
-/// [`MAX_POOLED`] or the pool is full, and drops it if it holds no allocation.
-pub(crate) fn give(mut buf: BytesMut) {
+/// Gives an empty buffer back to this thread's pool, or frees it if the pool is full; drops it
+/// if it holds no allocation. A buffer larger than [`MAX_POOLED`] comes back, for its
+/// connection to keep.
+pub(crate) fn give(mut buf: BytesMut) -> Option<BytesMut> {
     debug_assert!(buf.is_empty());
     // Reclaiming moves an empty buffer back to the front of its allocation. It succeeds for
     // more than MAX_POOLED bytes only if the allocation is larger than that, and for one byte,
     // when the buffer shows no room, only if there is an allocation (and nothing else still
     // shares it).
-    if buf.try_reclaim(MAX_POOLED + 1) || (buf.capacity() == 0 && !buf.try_reclaim(1)) {
-        return;
+    if buf.try_reclaim(MAX_POOLED + 1) {
+        return Some(buf);
+    }
+    if buf.capacity() == 0 && !buf.try_reclaim(1) {
+        return None;
     }
     // If the thread is exiting, the buffer is simply freed.
     let _ = POOL.try_with(|pool| {
@@ -47,6 +53,7 @@ pub(crate) fn give(mut buf: BytesMut) {
             pool.push(buf);
         }
     });
+    None
 }
 
 #[cfg(test)]
@@ -64,7 +71,7 @@ mod tests {
         let front = buf.as_ptr();
         buf.extend_from_slice(&[1; 4096]);
         drop(buf.split_to(4096));
-        give(buf);
+        assert!(give(buf).is_none());
         let buf = take().unwrap();
         assert_eq!((buf.as_ptr(), buf.capacity()), (front, 4096));
         assert!(take().is_none());
@@ -73,12 +80,16 @@ mod tests {
     #[test]
     fn the_pool_keeps_a_few_small_buffers() {
         drain();
-        give(BytesMut::new());
+        assert!(give(BytesMut::new()).is_none());
         assert!(take().is_none(), "no allocation, nothing to keep");
-        give(BytesMut::with_capacity(MAX_POOLED + 1));
-        assert!(take().is_none(), "too large to keep");
+        let large = give(BytesMut::with_capacity(MAX_POOLED + 1));
+        assert!(
+            large.is_some(),
+            "too large for the pool: back to its connection"
+        );
+        assert!(take().is_none());
         for _ in 0..POOL_BUFFERS + 2 {
-            give(BytesMut::with_capacity(1024));
+            assert!(give(BytesMut::with_capacity(1024)).is_none());
         }
         let mut taken = 0;
         while take().is_some() {

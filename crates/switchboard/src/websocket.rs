@@ -625,11 +625,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
             // Written: the chunks are freed now, and the chunk list goes back for reuse.
             self.conn.reuse(std::mem::take(&mut self.writing));
         }
-        // Everything is written: the send buffer goes back to the pool.
+        // Everything is written: the send buffer goes back to the pool, unless large
+        // messages grew it past what the pool keeps.
         if self.holds_send_buffer {
             if let Some(buf) = self.conn.take_send_buffer() {
-                send_buffer::give(buf);
-                self.holds_send_buffer = false;
+                match send_buffer::give(buf) {
+                    None => self.holds_send_buffer = false,
+                    Some(large) => drop(self.conn.give_send_buffer(large)),
+                }
             }
         }
         Pin::new(&mut self.io).poll_flush(cx)
@@ -643,8 +646,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Inner<S> {
         }
         self.holds_send_buffer = true;
         if let Some(buf) = send_buffer::take() {
-            // The connection held no buffer: what comes back has no allocation.
-            drop(self.conn.give_send_buffer(buf));
+            // What comes back is the connection's empty buffer without an allocation, or,
+            // if it queued a frame since (a keepalive ping, a close frame), the pooled one.
+            let back = self.conn.give_send_buffer(buf);
+            if back.capacity() > 0 {
+                let _ = send_buffer::give(back);
+            }
         }
     }
 

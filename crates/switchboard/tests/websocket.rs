@@ -452,6 +452,12 @@ async fn a_quiet_connection_holds_no_buffers() {
         assert_eq!(server.connection().read_buffer_capacity(), 0);
         assert_eq!(client.recv().await.unwrap().unwrap(), Message::text(text));
     }
+
+    // A buffer that a large message grew (a client copies what it masks) is larger than the
+    // pool keeps: the connection keeps it for its next large message, until its keepalive
+    // ping frees it.
+    client.send(vec![7u8; 100 << 10]).await.unwrap();
+    assert!(client.connection().send_buffer_capacity() >= 100 << 10);
 }
 
 #[tokio::test]
