@@ -527,8 +527,8 @@ impl Connection {
     /// more than one piece. Write them and call
     /// [`advance_transmit`](Self::advance_transmit) with the number written; this spares
     /// moving the bytes into an [`Outgoing`]. `None` when nothing is queued or the bytes are
-    /// in several pieces: then use [`poll_transmit`](Self::poll_transmit). Bytes taken before
-    /// by `poll_transmit` go to the transport first.
+    /// in several pieces: then use [`poll_transmit`](Self::poll_transmit). Bytes already taken
+    /// with `poll_transmit` and not yet written are older: write them first.
     #[inline]
     pub fn peek_transmit(&self) -> Option<&[u8]> {
         self.sender.peek()
