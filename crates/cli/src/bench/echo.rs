@@ -14,13 +14,13 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use switchboard::{CloseCode, MaybeTlsStream, Message, MessageRef, Outbox, WebSocket};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::payload::Payload;
+use super::payload::{Composer, Payload, Sent};
 use super::stats::{record, ConnStats};
 use super::wire::Counted;
 use super::Plan;
@@ -89,17 +89,17 @@ const CATCH_UP: Duration = Duration::from_millis(2);
 
 /// One connection's bookkeeping, shared by the WebSocket and raw TCP loops.
 struct Tracker {
-    payload: Payload,
+    composer: Composer,
     plan: Plan,
     seq: u64,
-    in_flight: VecDeque<(Instant, Bytes)>,
+    in_flight: VecDeque<(Instant, Sent)>,
     stats: ConnStats,
 }
 
 impl Tracker {
     fn new(payload: Payload, plan: Plan, pipeline: usize) -> Self {
         Self {
-            payload,
+            composer: Composer::new(payload),
             plan,
             seq: 0,
             in_flight: VecDeque::with_capacity(pipeline),
@@ -107,22 +107,23 @@ impl Tracker {
         }
     }
 
-    /// The next message's bytes, remembered as sent now.
-    fn next(&mut self, now: Instant) -> Bytes {
-        let bytes = self.payload.bytes(self.seq);
+    /// The next message, lent, and remembered as sent now.
+    fn next(&mut self, now: Instant) -> MessageRef<'_> {
+        let sent = self.composer.compose(self.seq);
         self.seq += 1;
+        let message = self.composer.message();
         if self.plan.measuring(now) {
             self.stats.sent += 1;
-            self.stats.bytes_sent += bytes.len() as u64;
+            self.stats.bytes_sent += message.as_bytes().len() as u64;
         }
-        self.in_flight.push_back((now, bytes.clone()));
-        bytes
+        self.in_flight.push_back((now, sent));
+        message
     }
 
-    /// The next message, remembered as sent now.
-    fn next_message(&mut self, now: Instant) -> Message {
-        let bytes = self.next(now);
-        self.payload.wrap(bytes)
+    /// The next message, owned, and remembered as sent now.
+    fn next_owned(&mut self, now: Instant) -> Message {
+        self.next(now);
+        self.composer.owned_message()
     }
 
     /// Checks an echo against the oldest message in flight and records it. Returns false if
@@ -137,10 +138,10 @@ impl Tracker {
             self.stats.bytes_received += echo.len() as u64;
             record(&mut self.stats.latency, now - sent_at);
         }
-        if echo != sent.as_ref() {
+        if !self.composer.matches(&sent, echo) {
             self.stats.error(format!(
                 "echo differs from what was sent ({} bytes sent, {} received)",
-                sent.len(),
+                self.composer.len(&sent),
                 echo.len()
             ));
         }
@@ -208,8 +209,7 @@ async fn websocket_loop(
                     if paced {
                         return;
                     }
-                    let next = tracker.next_message(now);
-                    if let Err(e) = outbox.send(MessageRef::from(&next)) {
+                    if let Err(e) = outbox.send(tracker.next(now)) {
                         failure = Some(e.to_string());
                     }
                 }
@@ -229,7 +229,7 @@ async fn websocket_loop(
             () = &mut burst, if may_burst => {
                 let now = Instant::now();
                 for _ in 0..pipeline {
-                    let message = tracker.next_message(now);
+                    let message = tracker.next_owned(now);
                     ws.queue(message).map_err(|e| e.to_string())?;
                 }
                 ws.flush().await.map_err(|e| e.to_string())?;
@@ -277,7 +277,7 @@ async fn raw_tcp_loop(
     mut pace: Option<Pace>,
 ) -> Result<(), String> {
     // Raw TCP has no framing: every message is the same size (`--payload letters`).
-    let size = tracker.payload.fixed_size().unwrap_or(1).max(1);
+    let size = tracker.composer.payload().fixed_size().unwrap_or(1).max(1);
     let mut out = BytesMut::with_capacity(size * pipeline);
     let mut input = BytesMut::with_capacity((size * pipeline).max(64 << 10));
     let deadline = tokio::time::sleep_until(plan.end.into());
@@ -294,7 +294,7 @@ async fn raw_tcp_loop(
             () = &mut burst, if may_burst => {
                 let now = Instant::now();
                 for _ in 0..pipeline {
-                    out.extend_from_slice(&tracker.next(now));
+                    out.extend_from_slice(tracker.next(now).as_bytes());
                 }
                 stream.write_all(&out).await.map_err(|e| e.to_string())?;
                 out.clear();
@@ -313,7 +313,7 @@ async fn raw_tcp_loop(
                 return Err("protocol confusion".into());
             }
             if pace.is_none() {
-                out.extend_from_slice(&tracker.next(now));
+                out.extend_from_slice(tracker.next(now).as_bytes());
             }
         }
         if input.capacity() < size {

@@ -4,7 +4,7 @@
 //! for byte without keeping anything but what is in flight, and two runs send the same bytes.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use switchboard::Message;
+use switchboard::{Message, MessageRef, Utf8Ref};
 
 /// The kinds of message content `--payload` chooses from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,25 +57,6 @@ impl Payload {
         (self.kind == Kind::Letters).then_some(self.size)
     }
 
-    /// Message number `seq`. ASCII only, so it is valid UTF-8 for text messages.
-    pub(crate) fn bytes(&self, seq: u64) -> Bytes {
-        match self.kind {
-            Kind::Letters => self.letters(seq),
-            Kind::Ticker => ticker(seq, self.size),
-        }
-    }
-
-    /// The letter pattern with `seq` in hexadecimal at the start (as many of its low digits as
-    /// fit), so an echo of the wrong message or a corrupted one differs.
-    fn letters(&self, seq: u64) -> Bytes {
-        let mut buffer = BytesMut::from(&self.template[..]);
-        let digits = buffer.len().min(16);
-        for (i, byte) in buffer[..digits].iter_mut().rev().enumerate() {
-            *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
-        }
-        buffer.freeze()
-    }
-
     /// The message carrying `bytes`.
     pub(crate) fn wrap(&self, bytes: Bytes) -> Message {
         if self.binary {
@@ -85,6 +66,112 @@ impl Payload {
         match switchboard::Utf8Bytes::try_from(bytes) {
             Ok(text) => Message::Text(text),
             Err(_) => Message::binary(Bytes::new()),
+        }
+    }
+}
+
+/// The low hexadecimal digits of `seq` that fit in `len` bytes (at most 16), and how many.
+fn hex_digits(seq: u64, len: usize) -> ([u8; 16], usize) {
+    let count = len.min(16);
+    let mut digits = [0; 16];
+    for (i, byte) in digits[..count].iter_mut().rev().enumerate() {
+        *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
+    }
+    (digits, count)
+}
+
+/// What the echo of a sent message must equal: a letters message is known by its sequence
+/// number alone, a ticker message is kept.
+#[derive(Debug, Clone)]
+pub(crate) enum Sent {
+    Letters(u64),
+    Bytes(Bytes),
+}
+
+/// Builds the messages of one connection, one at a time. Letters are written over one buffer,
+/// so a connection sends and checks them without allocating per message: at deep pipelines
+/// the load generator must cost less per message than the servers it measures.
+#[derive(Debug)]
+pub(crate) struct Composer {
+    payload: Payload,
+    /// The letters message last composed: the template with its sequence number in front.
+    letters: String,
+    /// The ticker message last composed.
+    ticker: Bytes,
+}
+
+impl Composer {
+    pub(crate) fn new(payload: Payload) -> Self {
+        // Letters are ASCII, so the template is valid UTF-8 and every message built on it.
+        let letters = String::from_utf8_lossy(&payload.template).into_owned();
+        Self {
+            payload,
+            letters,
+            ticker: Bytes::new(),
+        }
+    }
+
+    /// Composes message number `seq`, which [`message`](Self::message) then lends, and
+    /// returns what its echo must equal.
+    pub(crate) fn compose(&mut self, seq: u64) -> Sent {
+        match self.payload.kind {
+            Kind::Letters => {
+                let (digits, count) = hex_digits(seq, self.letters.len());
+                let digits = std::str::from_utf8(&digits[..count]).unwrap_or_default();
+                self.letters.replace_range(..count, digits);
+                Sent::Letters(seq)
+            }
+            Kind::Ticker => {
+                self.ticker = ticker(seq, self.payload.size);
+                Sent::Bytes(self.ticker.clone())
+            }
+        }
+    }
+
+    /// The message last composed, lent.
+    pub(crate) fn message(&self) -> MessageRef<'_> {
+        match self.payload.kind {
+            Kind::Letters if self.payload.binary => MessageRef::Binary(self.letters.as_bytes()),
+            Kind::Letters => MessageRef::Text(self.letters.as_str().into()),
+            Kind::Ticker if self.payload.binary => MessageRef::Binary(&self.ticker),
+            // ASCII JSON, so the check never fails.
+            Kind::Ticker => Utf8Ref::try_from(&self.ticker[..])
+                .map_or(MessageRef::Binary(&[]), MessageRef::Text),
+        }
+    }
+
+    /// The message last composed, as an owned message to queue.
+    pub(crate) fn owned_message(&self) -> Message {
+        match self.payload.kind {
+            Kind::Letters => self.payload.wrap(Bytes::copy_from_slice(self.letters.as_bytes())),
+            Kind::Ticker => self.payload.wrap(self.ticker.clone()),
+        }
+    }
+
+    /// The payload the messages are made of.
+    pub(crate) fn payload(&self) -> &Payload {
+        &self.payload
+    }
+
+    /// The length of the message `sent` stands for.
+    pub(crate) fn len(&self, sent: &Sent) -> usize {
+        match sent {
+            Sent::Letters(_) => self.payload.template.len(),
+            Sent::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether `echo` is the message `sent` stands for.
+    pub(crate) fn matches(&self, sent: &Sent, echo: &[u8]) -> bool {
+        match sent {
+            Sent::Letters(seq) => {
+                let template = &self.payload.template[..];
+                let (digits, count) = hex_digits(*seq, template.len());
+                echo.len() == template.len()
+                    && echo[..count] == digits[..count]
+                    && echo[count..] == template[count..]
+            }
+            Sent::Bytes(bytes) => echo == &bytes[..],
         }
     }
 }
@@ -183,26 +270,54 @@ impl SplitMix64 {
 mod tests {
     use super::*;
 
+    /// Composes message `seq` and returns its bytes and what its echo is checked against.
+    fn compose(composer: &mut Composer, seq: u64) -> (Vec<u8>, Sent) {
+        let sent = composer.compose(seq);
+        (composer.message().as_bytes().to_vec(), sent)
+    }
+
     #[test]
     fn letters_carry_their_sequence_number_and_are_ascii() {
-        let payload = Payload::new(Kind::Letters, 20, false);
-        assert_eq!(&payload.bytes(0x2a)[..], b"000000000000002aqrst");
-        let short = Payload::new(Kind::Letters, 4, true);
-        assert_eq!(&short.bytes(0x12345)[..], b"2345");
-        assert_ne!(short.bytes(1), short.bytes(2));
-        assert!(payload.bytes(u64::MAX).is_ascii());
-        assert!(matches!(payload.wrap(payload.bytes(1)), Message::Text(_)));
-        assert!(matches!(short.wrap(short.bytes(1)), Message::Binary(_)));
-        assert_eq!(payload.fixed_size(), Some(20));
+        let mut text = Composer::new(Payload::new(Kind::Letters, 20, false));
+        assert_eq!(compose(&mut text, 0x2a).0, b"000000000000002aqrst");
+        assert!(matches!(text.message(), MessageRef::Text(_)));
+        assert!(compose(&mut text, u64::MAX).0.is_ascii());
+        assert_eq!(text.payload().fixed_size(), Some(20));
+        let mut short = Composer::new(Payload::new(Kind::Letters, 4, true));
+        assert_eq!(compose(&mut short, 0x12345).0, b"2345");
+        assert!(matches!(short.message(), MessageRef::Binary(_)));
+        assert!(matches!(short.owned_message(), Message::Binary(_)));
+        assert_ne!(compose(&mut short, 1).0, compose(&mut short, 2).0);
+    }
+
+    #[test]
+    fn an_echo_matches_only_the_message_it_answers() {
+        for (kind, size) in [(Kind::Letters, 16), (Kind::Letters, 1000), (Kind::Ticker, 600)] {
+            let mut composer = Composer::new(Payload::new(kind, size, false));
+            let (first, sent_first) = compose(&mut composer, 7);
+            let (second, sent_second) = compose(&mut composer, 8);
+            // Checked after later messages were composed over the same buffer.
+            assert!(composer.matches(&sent_first, &first), "{kind:?}");
+            assert!(composer.matches(&sent_second, &second), "{kind:?}");
+            assert!(!composer.matches(&sent_first, &second), "{kind:?}");
+            assert_eq!(composer.len(&sent_first), first.len());
+            let mut corrupted = first.clone();
+            *corrupted.last_mut().unwrap() ^= 1;
+            assert!(!composer.matches(&sent_first, &corrupted), "{kind:?}");
+            assert!(!composer.matches(&sent_first, &first[1..]), "{kind:?}");
+            let owned = composer.owned_message();
+            assert_eq!(MessageRef::from(&owned).as_bytes(), &second[..], "{kind:?}");
+        }
     }
 
     #[test]
     fn a_small_ticker_message_is_one_json_update() {
-        let payload = Payload::new(Kind::Ticker, 16, false);
-        assert_eq!(payload.fixed_size(), None);
+        let mut composer = Composer::new(Payload::new(Kind::Ticker, 16, false));
+        assert_eq!(composer.payload().fixed_size(), None);
         for seq in [0, 1, 2, 1_000_000, u64::MAX / 3] {
-            let bytes = payload.bytes(seq);
+            let (bytes, _) = compose(&mut composer, seq);
             assert!(bytes.is_ascii());
+            assert!(matches!(composer.message(), MessageRef::Text(_)));
             let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(value["type"], "ticker");
             assert_eq!(value["seq"], seq);
@@ -211,14 +326,13 @@ mod tests {
             assert!(bid <= ask, "{value}");
             assert!((150..260).contains(&bytes.len()), "{} bytes", bytes.len());
         }
-        assert_eq!(payload.bytes(7), payload.bytes(7), "a function of seq");
-        assert_ne!(payload.bytes(7), payload.bytes(8));
+        assert_eq!(ticker(7, 16), ticker(7, 16), "a function of seq");
+        assert_ne!(ticker(7, 16), ticker(8, 16));
     }
 
     #[test]
     fn a_larger_ticker_message_is_an_array_that_fits_its_size() {
-        let payload = Payload::new(Kind::Ticker, 4096, false);
-        let bytes = payload.bytes(3);
+        let bytes = ticker(3, 4096);
         assert!(bytes.len() <= 4096 && bytes.len() > 3500, "{}", bytes.len());
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         let updates = value.as_array().unwrap();
