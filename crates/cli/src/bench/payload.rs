@@ -70,14 +70,26 @@ impl Payload {
     }
 }
 
-/// The low hexadecimal digits of `seq` that fit in `len` bytes (at most 16), and how many.
+/// The low hexadecimal digits of `seq` that fit in `len` bytes (at most 16): all 16 digits,
+/// and where the ones that fit start.
 fn hex_digits(seq: u64, len: usize) -> ([u8; 16], usize) {
-    let count = len.min(16);
-    let mut digits = [0; 16];
-    for (i, byte) in digits[..count].iter_mut().rev().enumerate() {
-        *byte = b"0123456789abcdef"[((seq >> (4 * i)) & 0xf) as usize];
-    }
-    (digits, count)
+    (hex(seq), 16 - len.min(16))
+}
+
+/// `seq` as 16 lowercase hexadecimal digits, computed on all digits at once: every message
+/// sent and every echo checked needs one, so this is on the load generator's hot path.
+fn hex(seq: u64) -> [u8; 16] {
+    // Spread the 16 nibbles into the 16 bytes of a u128, the lowest nibble in the lowest byte.
+    let mut nibbles = u128::from(seq);
+    nibbles = (nibbles | (nibbles << 32)) & 0x0000_0000_ffff_ffff_0000_0000_ffff_ffff;
+    nibbles = (nibbles | (nibbles << 16)) & 0x0000_ffff_0000_ffff_0000_ffff_0000_ffff;
+    nibbles = (nibbles | (nibbles << 8)) & 0x00ff_00ff_00ff_00ff_00ff_00ff_00ff_00ff;
+    nibbles = (nibbles | (nibbles << 4)) & 0x0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f_0f0f;
+    let ones = u128::MAX / 0xff;
+    // 1 in each byte whose nibble is 10 or more: adding 6 carries it into bit 4.
+    let letters = ((nibbles + 6 * ones) >> 4) & ones;
+    // '0' is 0x30, and 'a' comes 39 after '0' + 10.
+    (nibbles + 0x30 * ones + 39 * letters).to_be_bytes()
 }
 
 /// What the echo of a sent message must equal: a letters message is known by its sequence
@@ -95,15 +107,14 @@ pub(crate) enum Sent {
 pub(crate) struct Composer {
     payload: Payload,
     /// The letters message last composed: the template with its sequence number in front.
-    letters: String,
+    letters: Vec<u8>,
     /// The ticker message last composed.
     ticker: Bytes,
 }
 
 impl Composer {
     pub(crate) fn new(payload: Payload) -> Self {
-        // Letters are ASCII, so the template is valid UTF-8 and every message built on it.
-        let letters = String::from_utf8_lossy(&payload.template).into_owned();
+        let letters = payload.template.to_vec();
         Self {
             payload,
             letters,
@@ -116,9 +127,8 @@ impl Composer {
     pub(crate) fn compose(&mut self, seq: u64) -> Sent {
         match self.payload.kind {
             Kind::Letters => {
-                let (digits, count) = hex_digits(seq, self.letters.len());
-                let digits = std::str::from_utf8(&digits[..count]).unwrap_or_default();
-                self.letters.replace_range(..count, digits);
+                let (digits, start) = hex_digits(seq, self.letters.len());
+                self.letters[..16 - start].copy_from_slice(&digits[start..]);
                 Sent::Letters(seq)
             }
             Kind::Ticker => {
@@ -131,19 +141,24 @@ impl Composer {
     /// The message last composed, lent.
     pub(crate) fn message(&self) -> MessageRef<'_> {
         match self.payload.kind {
-            Kind::Letters if self.payload.binary => MessageRef::Binary(self.letters.as_bytes()),
-            Kind::Letters => MessageRef::Text(self.letters.as_str().into()),
-            Kind::Ticker if self.payload.binary => MessageRef::Binary(&self.ticker),
-            // ASCII JSON, so the check never fails.
-            Kind::Ticker => Utf8Ref::try_from(&self.ticker[..])
-                .map_or(MessageRef::Binary(&[]), MessageRef::Text),
+            Kind::Letters => self.lend(&self.letters),
+            Kind::Ticker => self.lend(&self.ticker),
         }
+    }
+
+    /// `bytes` as a text or a binary message.
+    fn lend<'a>(&self, bytes: &'a [u8]) -> MessageRef<'a> {
+        if self.payload.binary {
+            return MessageRef::Binary(bytes);
+        }
+        // ASCII by construction, so the check never fails.
+        Utf8Ref::try_from(bytes).map_or(MessageRef::Binary(&[]), MessageRef::Text)
     }
 
     /// The message last composed, as an owned message to queue.
     pub(crate) fn owned_message(&self) -> Message {
         match self.payload.kind {
-            Kind::Letters => self.payload.wrap(Bytes::copy_from_slice(self.letters.as_bytes())),
+            Kind::Letters => self.payload.wrap(Bytes::copy_from_slice(&self.letters)),
             Kind::Ticker => self.payload.wrap(self.ticker.clone()),
         }
     }
@@ -166,9 +181,10 @@ impl Composer {
         match sent {
             Sent::Letters(seq) => {
                 let template = &self.payload.template[..];
-                let (digits, count) = hex_digits(*seq, template.len());
+                let (digits, start) = hex_digits(*seq, template.len());
+                let count = 16 - start;
                 echo.len() == template.len()
-                    && echo[..count] == digits[..count]
+                    && echo[..count] == digits[start..]
                     && echo[count..] == template[count..]
             }
             Sent::Bytes(bytes) => echo == &bytes[..],
@@ -277,6 +293,15 @@ mod tests {
     }
 
     #[test]
+    fn hex_digits_are_the_lowercase_hexadecimal_of_the_sequence_number() {
+        let mut random = SplitMix64(1);
+        let samples = [0, 9, 10, 15, 16, 0xabcd, u64::MAX, u64::MAX - 1, 1 << 63];
+        for seq in samples.into_iter().chain((0..1000).map(|_| random.next())) {
+            assert_eq!(hex(seq), *format!("{seq:016x}").as_bytes(), "{seq:#x}");
+        }
+    }
+
+    #[test]
     fn letters_carry_their_sequence_number_and_are_ascii() {
         let mut text = Composer::new(Payload::new(Kind::Letters, 20, false));
         assert_eq!(compose(&mut text, 0x2a).0, b"000000000000002aqrst");
@@ -292,7 +317,11 @@ mod tests {
 
     #[test]
     fn an_echo_matches_only_the_message_it_answers() {
-        for (kind, size) in [(Kind::Letters, 16), (Kind::Letters, 1000), (Kind::Ticker, 600)] {
+        for (kind, size) in [
+            (Kind::Letters, 16),
+            (Kind::Letters, 1000),
+            (Kind::Ticker, 600),
+        ] {
             let mut composer = Composer::new(Payload::new(kind, size, false));
             let (first, sent_first) = compose(&mut composer, 7);
             let (second, sent_second) = compose(&mut composer, 8);
