@@ -73,10 +73,11 @@ def server_key(name):
     return ORDER.index(name) if name in ORDER else len(ORDER)
 
 
-def summarise_echo(runs):
+def summarise_echo(runs, mode="echo"):
+    """Echo as fast as the load goes: mode "echo", or "capped" (the server under a CPU quota)."""
     cells = {}
     for run in runs:
-        if run.get("mode") != "echo":
+        if run.get("mode") != mode or "skipped" in run:
             continue
         key = (run["size"], run["connections"], run["pipeline"])
         cells.setdefault(key, {}).setdefault(run["server"], []).append(run)
@@ -300,8 +301,21 @@ def table(header, rows):
     return "\n".join(lines)
 
 
-def echo_markdown(summary):
-    out = ["## Echo load", ""]
+def echo_markdown(summary, capped=None):
+    """The echo tables; `capped` is (quota percent, period µs) for the capped mode."""
+    if capped is None:
+        out = ["## Echo load", ""]
+    else:
+        quota, period = capped
+        out = [
+            f"## Echo load, servers held to {quota}% of a core",
+            "",
+            f"The same cells with every server in a cgroup with a CPU quota of {quota}% of one "
+            f"core (period {period} µs), so the server is the bottleneck and messages/s ranks "
+            "the servers by what they do with the CPU they have. Latency here mostly shows "
+            "the quota's throttling, not the server.",
+            "",
+        ]
     overview = []
     for cell in summary:
         rows = {r["server"]: r for r in cell["servers"]}
@@ -483,12 +497,14 @@ def main():
     folder = Path(sys.argv[1])
     meta, runs = load(folder)
     echo = summarise_echo(runs)
+    capped = summarise_echo(runs, "capped")
+    capped_skipped = [r["skipped"] for r in runs if r.get("mode") == "capped" and "skipped" in r]
     paced = summarise_paced(runs)
     idle = summarise_idle(runs)
     compression, skipped = summarise_compression(runs)
     (folder / "summary.json").write_text(
         json.dumps(
-            {"meta": meta, "echo": echo, "paced": paced, "idle": idle,
+            {"meta": meta, "echo": echo, "capped": capped, "paced": paced, "idle": idle,
              "compression": compression,
              "compression_skipped": skipped},
             indent=2,
@@ -514,6 +530,11 @@ def main():
     ]
     if echo:
         parts += ["", echo_markdown(echo)]
+    if capped:
+        quota = (meta.get("capped_quota_percent"), meta.get("capped_period_us"))
+        parts += ["", echo_markdown(capped, quota)]
+    for reason in capped_skipped:
+        parts += ["", f"## Echo load, servers held to a CPU quota: skipped ({reason})"]
     if paced:
         parts += ["", paced_markdown(paced)]
     if idle:

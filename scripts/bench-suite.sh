@@ -6,6 +6,10 @@
 #   echo         every server x message size x connections x pipeline: messages/s (median and
 #                min-max over the repetitions), server CPU time per message, p99 latency, and
 #                the ratios to the best peer and to raw TCP
+#   capped       the echo cells again with the server held to a share of its CPU (a cgroup
+#                CPU quota, CAPPED_QUOTA percent of a core), so that the server, not the load
+#                generator, is the bottleneck and messages/s ranks the servers: unconfined, the
+#                load generator saturates its core first in the pipelined cells
 #   paced        every server at the same fixed rate (`switchboard bench --echo-rate`), so that
 #                their CPU time per message compares under the same work: at saturation the
 #                load generator is the bottleneck, and the work each server gets differs
@@ -19,7 +23,7 @@
 # shared machine spread over all of them.
 #
 # Usage: scripts/bench-suite.sh [--quick] [--reps N] [--duration SECONDS] [MODE...]
-#   MODE is echo, paced, idle, compression, or all four (default: echo).
+#   MODE is echo, capped, paced, idle, compression, or all five (default: echo).
 #   --quick   1 repetition of 2 s after 0.5 s of warm-up, on a subset of cells, 10,000 idle
 #             connections: a smoke run that checks every server works, not a measurement.
 #
@@ -30,7 +34,8 @@
 # 1024:10:16:600000 1024:500:16:600000 16:10:1:80000 16:500:1:80000"), PACED_SERVERS (all),
 # IDLE_CONNECTIONS ("10000 50000"), IDLE_DURATION (5), IDLE_SERVERS, COMPRESSION_SERVERS,
 # COMPRESSION_CELLS (PAYLOAD:SIZE:CONNECTIONS:PIPELINE, default "ticker:1:10:16
-# ticker:4096:10:16"), BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
+# ticker:4096:10:16"), CAPPED_CELLS (CELLS), CAPPED_SERVERS (SERVERS), CAPPED_QUOTA (50, percent
+# of one core), CAPPED_PERIOD_US (10000, the quota's period), BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
 #
 # Output: a markdown report on stdout, and under BENCH_OUT/DATE/ every run's `switchboard bench
 # --json` report (raw/), the runs' index (runs.jsonl), report.md and summary.json.
@@ -50,8 +55,8 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    echo|paced|idle|compression) modes+=("$1") ;;
-    all) modes+=(echo paced idle compression) ;;
+    echo|capped|paced|idle|compression) modes+=("$1") ;;
+    all) modes+=(echo capped paced idle compression) ;;
     *) fail "unknown argument '$1' (try --help)" ;;
   esac
   shift
@@ -85,6 +90,8 @@ IDLE_SERVERS=${IDLE_SERVERS:-$all_servers}
 COMPRESSION_SERVERS=${COMPRESSION_SERVERS:-"switchboard sockudo-ws python-websockets"}
 # payload:size:connections:pipeline; a ticker message of size 1 holds one update (~200 B).
 COMPRESSION_CELLS=${COMPRESSION_CELLS:-"ticker:1:10:16 ticker:4096:10:16"}
+CAPPED_CELLS=${CAPPED_CELLS:-$CELLS} CAPPED_SERVERS=${CAPPED_SERVERS:-$SERVERS}
+CAPPED_QUOTA=${CAPPED_QUOTA:-50} CAPPED_PERIOD_US=${CAPPED_PERIOD_US:-10000}
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out="${BENCH_OUT:-$root/target/bench-suite}/$stamp"
@@ -125,8 +132,45 @@ fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fd_limit=$(ulimit -n)
 
+# --- CPU quota (capped mode) ------------------------------------------------------------------
+# make_cgroup: creates a cgroup with a CPU quota of CAPPED_QUOTA percent of one core and sets
+# quota_cgroup, on the cgroup v2 `cpu.max` or the v1 `cpu.cfs_quota_us` interface; returns 1
+# (with the reason in quota_problem) where neither is writable.
+quota_cgroup="" quota_problem=""
+make_cgroup() {
+  local quota=$((CAPPED_PERIOD_US * CAPPED_QUOTA / 100)) dir
+  for base in /sys/fs/cgroup /sys/fs/cgroup/unified; do
+    if grep -qw cpu "$base/cgroup.controllers" 2>/dev/null; then
+      grep -qw cpu "$base/cgroup.subtree_control" 2>/dev/null \
+        || echo +cpu >"$base/cgroup.subtree_control" 2>/dev/null || continue
+      dir="$base/switchboard-bench-$$"
+      if mkdir -p "$dir" 2>/dev/null && echo "$quota $CAPPED_PERIOD_US" >"$dir/cpu.max" 2>/dev/null; then
+        quota_cgroup=$dir
+        return 0
+      fi
+      rmdir "$dir" 2>/dev/null || true
+    fi
+  done
+  dir=/sys/fs/cgroup/cpu/switchboard-bench-$$
+  if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ] && mkdir -p "$dir" 2>/dev/null \
+    && echo "$CAPPED_PERIOD_US" >"$dir/cpu.cfs_period_us" 2>/dev/null \
+    && echo "$quota" >"$dir/cpu.cfs_quota_us" 2>/dev/null; then
+    quota_cgroup=$dir
+    return 0
+  fi
+  rmdir "$dir" 2>/dev/null || true
+  quota_problem="no writable cgroup CPU controller (needs root, and cgroup v2 cpu.max or v1 cpu.cfs_quota_us)"
+  return 1
+}
+remove_cgroup() {
+  [ -n "$quota_cgroup" ] && rmdir "$quota_cgroup" 2>/dev/null || true
+  quota_cgroup=""
+}
+
 # --- servers ---------------------------------------------------------------------------------
 server_pid="" server_addr=""
+# The cgroup servers start in, when capped.
+server_cgroup=""
 stop_server() {
   if [ -n "$server_pid" ]; then
     kill "$server_pid" 2>/dev/null || true
@@ -134,8 +178,8 @@ stop_server() {
     server_pid=""
   fi
 }
-trap stop_server EXIT
-trap 'stop_server; exit 130' INT TERM
+trap 'stop_server; remove_cgroup' EXIT
+trap 'stop_server; remove_cgroup; exit 130' INT TERM
 
 # start_server NAME LOG [--deflate]: starts NAME pinned to the server CPU, waits for its
 # listening line, and sets server_pid and server_addr.
@@ -151,6 +195,11 @@ start_server() {
   esac
   "${server_cpu[@]}" "${cmd[@]}" --listen 127.0.0.1:0 >"$log" 2>&1 &
   server_pid=$!
+  # Moving the process moves all its threads, and the ones it starts later are born there.
+  if [ -n "$server_cgroup" ] && ! echo "$server_pid" >"$server_cgroup/cgroup.procs"; then
+    stop_server
+    fail "could not move $name into $server_cgroup"
+  fi
   local waited=0
   until server_addr=$(sed -n 's/.*listening on \(ws:\/\/\|tcp:\/\/\)\{0,1\}//p' "$log" | head -1) \
     && [ -n "$server_addr" ]; do
@@ -202,13 +251,15 @@ rotate() {
 }
 
 # --- modes -----------------------------------------------------------------------------------
-run_echo() {
-  local rep cell index=0 name size connections pipeline file status
+# saturate MODE CELLS SERVERS: every server as fast as the load generator drives it, in every
+# cell (SIZE:CONNECTIONS:PIPELINE), REPS times, recorded under MODE.
+saturate() {
+  local mode=$1 rep cell index=0 name size connections pipeline file status
   local cells servers
-  read -ra cells <<<"$CELLS"
-  read -ra servers <<<"$SERVERS"
+  read -ra cells <<<"$2"
+  read -ra servers <<<"$3"
   local total=$((REPS * ${#cells[@]} * ${#servers[@]})) done=0
-  say "echo: ${#cells[@]} cells x ${#servers[@]} servers x $REPS repetitions of ${DURATION} s \
+  say "$mode: ${#cells[@]} cells x ${#servers[@]} servers x $REPS repetitions of ${DURATION} s \
 (+${WARMUP} s warm-up): $total runs"
   for ((rep = 1; rep <= REPS; rep++)); do
     for cell in "${cells[@]}"; do
@@ -216,19 +267,37 @@ run_echo() {
       index=$((index + 1))
       for name in $(rotate $((index + rep)) "${servers[@]}"); do
         done=$((done + 1))
-        file="$out/raw/echo-s$size-c$connections-p$pipeline-$name-rep$rep.json"
+        file="$out/raw/$mode-s$size-c$connections-p$pipeline-$name-rep$rep.json"
         start_server "$name" "$out/logs/$name.log"
         status=0
         bench "$name" "$file" -c "$connections" -s "$size" -p "$pipeline" \
           -d "${DURATION}s" --warmup "${WARMUP}s" || status=$?
         stop_server
-        say "[$done/$total] echo $name ${size} B x $connections conns x pipeline $pipeline, \
+        say "[$done/$total] $mode $name ${size} B x $connections conns x pipeline $pipeline, \
 rep $rep: exit $status"
-        record mode=echo server="$name" size="$size" connections="$connections" \
+        record mode="$mode" server="$name" size="$size" connections="$connections" \
           pipeline="$pipeline" rep="$rep" exit="$status" file="raw/${file##*/}"
       done
     done
   done
+}
+
+run_echo() {
+  saturate echo "$CELLS" "$SERVERS"
+}
+
+run_capped() {
+  if ! make_cgroup; then
+    say "capped: skipped: $quota_problem"
+    record mode=capped skipped="$quota_problem"
+    return
+  fi
+  say "capped: servers held to $CAPPED_QUOTA% of a core in $quota_cgroup \
+(period $CAPPED_PERIOD_US µs)"
+  server_cgroup=$quota_cgroup
+  saturate capped "$CAPPED_CELLS" "$CAPPED_SERVERS"
+  server_cgroup=""
+  remove_cgroup
 }
 
 run_paced() {
@@ -336,6 +405,8 @@ cat >"$out/meta.json" <<EOF
   "duration_s": $DURATION,
   "warmup_s": $WARMUP,
   "server_threads": $SERVER_THREADS,
+  "capped_quota_percent": $CAPPED_QUOTA,
+  "capped_period_us": $CAPPED_PERIOD_US,
   "idle_duration_s": $IDLE_DURATION,
   "pinned": $([ ${#server_cpu[@]} -gt 0 ] && echo true || echo false),
   "cpus": $(nproc),
