@@ -3,7 +3,8 @@
 //!
 //! Latency comes from a per-connection FIFO of send instants: an echo server answers in
 //! order, so the front of the FIFO is the message being answered. The FIFO also holds what
-//! was sent, so every echo is compared byte for byte (a mismatch counts as an error).
+//! the echo must equal (a letters message's sequence number, a ticker message's bytes), so
+//! every echo is compared byte for byte (a mismatch counts as an error).
 //!
 //! A connection's loop runs in one task and never waits on anything but its socket: it takes
 //! every echo one read brought, lent from the read buffer (`recv_with`), queues one new
