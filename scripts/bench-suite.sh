@@ -35,7 +35,8 @@
 # IDLE_CONNECTIONS ("10000 50000"), IDLE_DURATION (5), IDLE_SERVERS, COMPRESSION_SERVERS,
 # COMPRESSION_CELLS (PAYLOAD:SIZE:CONNECTIONS:PIPELINE, default "ticker:1:10:16
 # ticker:4096:10:16"), CAPPED_CELLS (CELLS), CAPPED_SERVERS (SERVERS), CAPPED_QUOTA (50, percent
-# of one core), CAPPED_PERIOD_US (10000, the quota's period), BENCH_OUT (target/bench-suite), CARGO_TARGET_DIR.
+# of one core), CAPPED_PERIOD_US (10000, the quota's period), BENCH_OUT (target/bench-suite),
+# CARGO_TARGET_DIR.
 #
 # Output: a markdown report on stdout, and under BENCH_OUT/DATE/ every run's `switchboard bench
 # --json` report (raw/), the runs' index (runs.jsonl), report.md and summary.json.
@@ -144,7 +145,8 @@ make_cgroup() {
       grep -qw cpu "$base/cgroup.subtree_control" 2>/dev/null \
         || echo +cpu >"$base/cgroup.subtree_control" 2>/dev/null || continue
       dir="$base/switchboard-bench-$$"
-      if mkdir -p "$dir" 2>/dev/null && echo "$quota $CAPPED_PERIOD_US" >"$dir/cpu.max" 2>/dev/null; then
+      if mkdir -p "$dir" 2>/dev/null \
+        && echo "$quota $CAPPED_PERIOD_US" >"$dir/cpu.max" 2>/dev/null; then
         quota_cgroup=$dir
         return 0
       fi
@@ -159,7 +161,8 @@ make_cgroup() {
     return 0
   fi
   rmdir "$dir" 2>/dev/null || true
-  quota_problem="no writable cgroup CPU controller (needs root, and cgroup v2 cpu.max or v1 cpu.cfs_quota_us)"
+  quota_problem="no writable cgroup CPU controller (needs root, and cgroup v2 cpu.max or v1 \
+cpu.cfs_quota_us)"
   return 1
 }
 remove_cgroup() {
