@@ -3,24 +3,40 @@
 
 use std::fmt::Write as _;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use switchboard::Message;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+/// What the printer thread is sent: a line to print, or a request to answer once every line
+/// sent before it has been handed to the line editor.
+#[derive(Debug)]
+pub(crate) enum Printed {
+    Line(String),
+    Flush(mpsc::Sender<()>),
+}
+
 /// Marked lines for the terminal, printed above the prompt by the line editor's printer.
 #[derive(Debug, Clone)]
 pub(crate) struct Screen {
-    lines: mpsc::Sender<String>,
+    lines: mpsc::Sender<Printed>,
     colour: bool,
 }
 
 impl Screen {
-    pub(crate) fn new(lines: mpsc::Sender<String>, colour: bool) -> Self {
+    pub(crate) fn new(lines: mpsc::Sender<Printed>, colour: bool) -> Self {
         Self { lines, colour }
     }
 
     pub(crate) fn print(&self, line: String) {
-        let _ = self.lines.send(line);
+        let _ = self.lines.send(Printed::Line(line));
+    }
+
+    /// Waits, up to `timeout`, until the printer has taken every line printed so far. False
+    /// if it did not answer in time or is gone.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let (done, answer) = mpsc::channel();
+        self.lines.send(Printed::Flush(done)).is_ok() && answer.recv_timeout(timeout).is_ok()
     }
 
     pub(crate) fn received(&self, message: &Message) {
@@ -159,7 +175,53 @@ mod tests {
         output.received(&Message::text("in")).await.unwrap();
         output.sent(&Message::text("out"));
         output.note("closed");
-        let lines: Vec<String> = rx.try_iter().collect();
+        let lines: Vec<String> = rx
+            .try_iter()
+            .filter_map(|printed| match printed {
+                Printed::Line(line) => Some(line),
+                Printed::Flush(_) => None,
+            })
+            .collect();
         assert_eq!(lines, ["< in", "> out", "* closed"]);
+    }
+
+    #[test]
+    fn flush_answers_once_the_printer_has_taken_the_lines_before_it() {
+        let (tx, rx) = mpsc::channel();
+        let screen = Screen::new(tx, false);
+        let taken = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let printer = {
+            let taken = taken.clone();
+            std::thread::spawn(move || {
+                for printed in rx {
+                    match printed {
+                        Printed::Line(line) => {
+                            // A slow terminal: the lines must still all be taken first.
+                            std::thread::sleep(Duration::from_millis(20));
+                            taken.lock().unwrap().push(line);
+                        }
+                        Printed::Flush(done) => {
+                            let _ = done.send(());
+                        }
+                    }
+                }
+            })
+        };
+        screen.note("one");
+        screen.note("two");
+        assert!(screen.flush(Duration::from_secs(10)));
+        assert_eq!(*taken.lock().unwrap(), ["* one", "* two"]);
+        drop(screen);
+        printer.join().unwrap();
+    }
+
+    #[test]
+    fn flush_without_a_printer_returns_false() {
+        let (tx, rx) = mpsc::channel();
+        drop(rx);
+        assert!(!Screen::new(tx, false).flush(Duration::from_secs(10)));
+        // A printer that never answers: the wait ends at the timeout.
+        let (tx, _rx) = mpsc::channel();
+        assert!(!Screen::new(tx, false).flush(Duration::from_millis(10)));
     }
 }
