@@ -138,12 +138,16 @@ fd_limit=$(ulimit -n)
 # quota_cgroup, on the cgroup v2 `cpu.max` or the v1 `cpu.cfs_quota_us` interface; returns 1
 # (with the reason in quota_problem) where neither is writable.
 quota_cgroup="" quota_problem=""
+# The cgroup v2 parent whose children the script gave the CPU controller to, to take it back.
+cpu_enabled_in=""
 make_cgroup() {
   local quota=$((CAPPED_PERIOD_US * CAPPED_QUOTA / 100)) dir
   for base in /sys/fs/cgroup /sys/fs/cgroup/unified; do
     if grep -qw cpu "$base/cgroup.controllers" 2>/dev/null; then
-      grep -qw cpu "$base/cgroup.subtree_control" 2>/dev/null \
-        || echo +cpu >"$base/cgroup.subtree_control" 2>/dev/null || continue
+      if ! grep -qw cpu "$base/cgroup.subtree_control" 2>/dev/null; then
+        echo +cpu >"$base/cgroup.subtree_control" 2>/dev/null || continue
+        cpu_enabled_in=$base
+      fi
       dir="$base/switchboard-bench-$$"
       if mkdir -p "$dir" 2>/dev/null \
         && echo "$quota $CAPPED_PERIOD_US" >"$dir/cpu.max" 2>/dev/null; then
@@ -151,6 +155,7 @@ make_cgroup() {
         return 0
       fi
       rmdir "$dir" 2>/dev/null || true
+      remove_cgroup
     fi
   done
   dir=/sys/fs/cgroup/cpu/switchboard-bench-$$
@@ -165,9 +170,14 @@ make_cgroup() {
 cpu.cfs_quota_us)"
   return 1
 }
+# remove_cgroup: removes the quota's cgroup and, if the script enabled it, the v2 CPU
+# controller for its siblings (refused, harmlessly, while other cgroups there still use it).
 remove_cgroup() {
   [ -n "$quota_cgroup" ] && rmdir "$quota_cgroup" 2>/dev/null || true
   quota_cgroup=""
+  [ -n "$cpu_enabled_in" ] && echo -cpu >"$cpu_enabled_in/cgroup.subtree_control" 2>/dev/null \
+    || true
+  cpu_enabled_in=""
 }
 
 # --- servers ---------------------------------------------------------------------------------
