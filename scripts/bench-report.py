@@ -90,6 +90,9 @@ def summarise_echo(runs, mode="echo"):
             low, high = spread(rates)
             rows[name] = {
                 "server": name,
+                "messages_per_s_by_rep": {
+                    r["rep"]: rate for r, rate in zip(good, rates) if rate is not None
+                },
                 "runs": len(server_runs),
                 "good_runs": len(good),
                 "problems": [p for p in map(problem, server_runs) if p],
@@ -124,6 +127,11 @@ def summarise_echo(runs, mode="echo"):
             row["vs_raw_tcp"] = rate / raw if rate and raw else None
             cpu = row["cpu_us_per_message_median"]
             row["cpu_vs_raw_tcp"] = cpu / raw_cpu if cpu and raw_cpu else None
+        if "switchboard" in rows and best[1]:
+            ours = rows["switchboard"]
+            ratios = paired(ours["messages_per_s_by_rep"], rows[best[1]]["messages_per_s_by_rep"])
+            ours["paired_vs_best_peer"] = median(ratios)
+            ours["ahead_of_best_peer"] = [sum(r > 1 for r in ratios), len(ratios)]
         summary.append(
             {
                 "size": size,
@@ -134,6 +142,16 @@ def summarise_echo(runs, mode="echo"):
             }
         )
     return summary
+
+
+def paired(ours, theirs):
+    """Our rate over a peer's, repetition by repetition (both are {rep: msg/s}).
+
+    The servers of one repetition run one after the other, so a slow drift of a shared
+    machine touches both runs of a pair alike; how often we are ahead tells a consistent
+    lead from one that the noise hands out.
+    """
+    return [ours[rep] / theirs[rep] for rep in sorted(ours) if theirs.get(rep)]
 
 
 def summarise_paced(runs):
@@ -289,6 +307,11 @@ def ratio(value):
     return "–" if value is None else f"{value:.2f}×"
 
 
+def ahead(wins):
+    """"ahead in k of n repetitions", as k/n."""
+    return "–" if not wins or not wins[1] else f"{wins[0]}/{wins[1]}"
+
+
 def size_name(size):
     if size >= 1024 and size % 1024 == 0:
         return f"{size // 1024} KiB"
@@ -329,6 +352,7 @@ def echo_markdown(summary, capped=None):
                 number(ours.get("messages_per_s_median")),
                 f"{number(best.get('messages_per_s_median'))} ({cell['best_peer'] or '–'})",
                 ratio(ours.get("vs_best_peer")),
+                ahead(ours.get("ahead_of_best_peer")),
                 number(rows.get("raw-tcp", {}).get("messages_per_s_median")),
                 ratio(ours.get("vs_raw_tcp")),
                 ratio(ours.get("cpu_vs_raw_tcp")),
@@ -339,7 +363,8 @@ def echo_markdown(summary, capped=None):
         "",
         table(
             ["size", "conns", "pipeline", "switchboard msg/s", "best peer msg/s",
-             "vs best peer", "raw TCP msg/s", "vs raw TCP", "CPU/msg vs raw TCP"],
+             "vs best peer", "ahead of it", "raw TCP msg/s", "vs raw TCP",
+             "CPU/msg vs raw TCP"],
             overview,
         ),
         "",
