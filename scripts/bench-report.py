@@ -129,7 +129,8 @@ def summarise_echo(runs, mode="echo"):
             row["cpu_vs_raw_tcp"] = cpu / raw_cpu if cpu and raw_cpu else None
         if "switchboard" in rows and best[1]:
             ours = rows["switchboard"]
-            ratios = paired(ours["messages_per_s_by_rep"], rows[best[1]]["messages_per_s_by_rep"])
+            theirs = rows[best[1]]
+            ratios = paired(ours["messages_per_s_by_rep"], theirs["messages_per_s_by_rep"])
             ours["paired_vs_best_peer"] = median(ratios)
             ours["ahead_of_best_peer"] = [sum(r > 1 for r in ratios), len(ratios)]
         summary.append(
@@ -308,7 +309,7 @@ def ratio(value):
 
 
 def ahead(wins):
-    """"ahead in k of n repetitions", as k/n."""
+    """The repetitions ahead, as "k/n" (ahead in k of n)."""
     return "–" if not wins or not wins[1] else f"{wins[0]}/{wins[1]}"
 
 
