@@ -25,6 +25,11 @@ const POOL_BUFFERS: usize = 4;
 /// with a partial frame in front. Larger buffers, and buffers that do not fit, are freed.
 const POOL_BYTES: usize = 256 << 10;
 
+/// How many reads an allocation holds once a frame of a quarter of a read or more has been
+/// cut off at its end (see [`reserve`]). With the largest default read (64 KiB), that is as
+/// much as the pool keeps.
+const SPAN: usize = 4;
+
 struct Pool {
     /// Empty buffers and the sizes of their allocations.
     buffers: Vec<(BytesMut, usize)>,
@@ -77,6 +82,13 @@ pub(crate) fn give(buf: BytesMut, alloc: usize) {
 /// the read buffer) have been dropped; otherwise a new one is made, of the same size, or of
 /// twice the size when a frame that does not fit is accumulating (so that a large frame costs
 /// amortized linear copying, as `BytesMut`'s own growth would).
+///
+/// A frame cut off at the end of a read has to be moved to the front, or copied to a new
+/// allocation, to make room for its rest. With frames about as large as a read, that is a
+/// copy of half a frame per frame on average. So a partial frame of a quarter of a read or
+/// more is not moved within an allocation of fewer than [`SPAN`] reads: the allocation grows
+/// to that first. A read then takes several frames, and only the one cut off at its end is
+/// moved.
 pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
     if buf.is_empty() {
         // An empty buffer goes back to the front of its allocation whenever it can (nothing
@@ -90,15 +102,20 @@ pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
         if buf.capacity() >= want {
             return;
         }
-    } else if buf.capacity() - buf.len() >= want || buf.try_reclaim(want) {
+    } else if buf.capacity() - buf.len() >= want {
+        return;
+    } else if (buf.len() < want / 4 || *alloc >= SPAN * want) && buf.try_reclaim(want) {
         return;
     }
     let needed = buf.len().saturating_add(want);
-    let size = if needed > *alloc {
+    let mut size = if needed > *alloc {
         needed.max(alloc.saturating_mul(2))
     } else {
         *alloc
     };
+    if buf.len() >= want / 4 {
+        size = size.max(SPAN.saturating_mul(want));
+    }
     let mut grown = BytesMut::with_capacity(size);
     grown.extend_from_slice(buf);
     *buf = grown;
@@ -169,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn a_growing_frame_doubles_the_allocation_and_keeps_its_bytes() {
+    fn a_growing_frame_grows_the_allocation_and_keeps_its_bytes() {
         let (mut buf, mut alloc) = (BytesMut::new(), 0);
         reserve(&mut buf, &mut alloc, 4096);
         let mut sizes = vec![alloc];
@@ -180,9 +197,44 @@ mod tests {
             assert!(buf.capacity() - buf.len() >= 4096);
             sizes.push(alloc);
         }
-        assert_eq!(sizes, [4096, 8192, 16384, 32768, 65536, 131072, 262144]);
+        // SPAN reads at once, then doubling.
+        assert_eq!(sizes, [4096, 16384, 32768, 65536, 131072, 262144, 524288]);
         assert_eq!(&buf[..4096], &[0; 4096][..]);
         assert_eq!(buf[buf.len() - 1], 5);
+    }
+
+    #[test]
+    fn a_small_partial_frame_is_moved_to_the_front() {
+        let (mut buf, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut buf, &mut alloc, 4096);
+        let front = buf.as_ptr();
+        buf.extend_from_slice(&[1; 4096]);
+        drop(buf.split_to(4000));
+        reserve(&mut buf, &mut alloc, 2048);
+        assert_eq!((buf.as_ptr(), alloc), (front, 4096));
+        assert_eq!(&buf[..], &[1; 96][..]);
+    }
+
+    #[test]
+    fn a_large_partial_frame_gets_an_allocation_of_several_reads() {
+        let (mut buf, mut alloc) = (BytesMut::new(), 0);
+        reserve(&mut buf, &mut alloc, 4096);
+        buf.extend_from_slice(&[1; 4096]);
+        // A frame of 3,000 bytes went; 1,096 bytes of the next one, a quarter of a read or
+        // more, are left at the end.
+        drop(buf.split_to(3000));
+        reserve(&mut buf, &mut alloc, 4096);
+        assert_eq!(alloc, SPAN * 4096);
+        assert_eq!(&buf[..], &[1; 1096][..]);
+        assert!(buf.capacity() - buf.len() >= 4096);
+        // Within an allocation of SPAN reads, a frame cut off at its end is moved to the front.
+        let front = buf.as_ptr();
+        let room = buf.capacity() - buf.len();
+        buf.extend_from_slice(&vec![2; room]);
+        drop(buf.split_to(buf.len() - 2000));
+        reserve(&mut buf, &mut alloc, 4096);
+        assert_eq!((buf.as_ptr(), alloc), (front, SPAN * 4096));
+        assert_eq!(&buf[..], &[2; 2000][..]);
     }
 
     #[test]
