@@ -102,10 +102,12 @@ pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
         if buf.capacity() >= want {
             return;
         }
-    } else if buf.capacity() - buf.len() >= want {
-        return;
-    } else if (buf.len() < want / 4 || *alloc >= SPAN * want) && buf.try_reclaim(want) {
-        return;
+    } else {
+        // A large partial frame is moved only within an allocation of SPAN reads.
+        let movable = buf.len() < want / 4 || *alloc >= SPAN * want;
+        if buf.capacity() - buf.len() >= want || (movable && buf.try_reclaim(want)) {
+            return;
+        }
     }
     let needed = buf.len().saturating_add(want);
     let mut size = if needed > *alloc {
