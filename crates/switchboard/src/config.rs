@@ -21,8 +21,12 @@ pub struct WebSocketConfig {
     /// written, so a fast producer cannot grow memory without bound when the peer reads
     /// slowly. One message may overshoot it: a message is queued whole.
     pub write_buffer_size: usize,
-    /// Largest read from the transport, in bytes. Default 64 KiB. Reads start small (4 KiB)
-    /// and grow while the transport keeps filling them, so idle connections stay cheap.
+    /// Largest room, in bytes, the read buffer makes for a read. Default 64 KiB. Reads start
+    /// small (4 KiB) and grow while the transport keeps filling them, so idle connections stay
+    /// cheap. A read takes all the room the buffer has, which can be more than this: up to
+    /// four times as much while frames about as large as a read arrive back to back (so that
+    /// the one cut off at the end of a read is not moved every time), and what a frame larger
+    /// than a read needs while it accumulates.
     pub max_read_size: usize,
     /// How long the opening handshake (the HTTP upgrade exchange) may take. Default 10 s.
     ///
