@@ -90,6 +90,7 @@ pub(crate) fn give(buf: BytesMut, alloc: usize) {
 /// to that first. A read then takes several frames, and only the one cut off at its end is
 /// moved.
 pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
+    let large_partial = !buf.is_empty() && buf.len() >= want / 4;
     if buf.is_empty() {
         // An empty buffer goes back to the front of its allocation whenever it can (nothing
         // to move): a read then gets the whole allocation, and a frame as large as the
@@ -104,7 +105,7 @@ pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
         }
     } else {
         // A large partial frame is moved only within an allocation of SPAN reads.
-        let movable = buf.len() < want / 4 || *alloc >= SPAN * want;
+        let movable = !large_partial || *alloc >= SPAN.saturating_mul(want);
         if buf.capacity() - buf.len() >= want || (movable && buf.try_reclaim(want)) {
             return;
         }
@@ -115,7 +116,7 @@ pub(crate) fn reserve(buf: &mut BytesMut, alloc: &mut usize, want: usize) {
     } else {
         *alloc
     };
-    if buf.len() >= want / 4 {
+    if large_partial {
         size = size.max(SPAN.saturating_mul(want));
     }
     let mut grown = BytesMut::with_capacity(size);
