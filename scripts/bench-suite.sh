@@ -206,7 +206,10 @@ start_server() {
       cmd=("$bin/$name-echo" --threads "$SERVER_THREADS" "${extra[@]}") ;;
     *) fail "unknown server '$name'" ;;
   esac
-  "${server_cpu[@]}" "${cmd[@]}" --listen 127.0.0.1:0 >"$log" 2>&1 &
+  # Emptied here, not by the child's redirection: a child not yet running would leave the
+  # last run's listening line in place, and its stale address would be read below.
+  : >"$log"
+  "${server_cpu[@]}" "${cmd[@]}" --listen 127.0.0.1:0 >>"$log" 2>&1 &
   server_pid=$!
   # Moving the process moves all its threads, and the ones it starts later are born there.
   if [ -n "$server_cgroup" ] && ! echo "$server_pid" >"$server_cgroup/cgroup.procs"; then
