@@ -140,7 +140,7 @@ stage_fuzz() {
 }
 
 stage_autobahn() {
-  step "Autobahn TestSuite, both roles (about 15-20 minutes)"
+  step "Autobahn TestSuite, both roles (about 7 minutes)"
   scripts/autobahn.sh all
 }
 
