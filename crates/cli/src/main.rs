@@ -1,6 +1,7 @@
 //! `switchboard`: the WebSocket echo server, client, hub and load tool in one command.
 
 mod bench;
+mod colour;
 mod connect;
 mod echo;
 mod exit;
@@ -42,6 +43,7 @@ fn main() -> std::process::ExitCode {
         let filter = cli.log.as_deref().unwrap_or("warn");
         tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_ansi(colour::on_stderr())
             .with_writer(std::io::stderr)
             .init();
     }
@@ -59,7 +61,14 @@ fn main() -> std::process::ExitCode {
             Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
         },
         Command::Connect(args) => match runtime() {
-            Ok(runtime) => runtime.block_on(connect::run(*args)),
+            Ok(runtime) => {
+                let code = runtime.block_on(connect::run(*args));
+                // Reading stdin holds a blocking thread until a line or the end of the input
+                // comes. Once the session is over nothing waits for it: a runtime dropped
+                // normally would, and a server's close would leave us hanging on stdin.
+                runtime.shutdown_background();
+                code
+            }
             Err(e) => exit::fail(exit::FAILURE, format!("cannot start the runtime: {e}")),
         },
     }

@@ -69,6 +69,7 @@ fn init_logging(config: &ServeConfig, filter: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::new(filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(crate::colour::on_stderr())
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Human => builder.init(),

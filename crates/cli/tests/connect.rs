@@ -127,8 +127,15 @@ async fn a_refused_connection_exits_3() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let output = connect(&[&format!("ws://{addr}/")], "").await;
+    let url = format!("ws://{addr}/");
+    let output = connect(&[&url], "").await;
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    // The message names what could not be reached.
+    assert!(
+        stderr(&output).contains(&format!("cannot connect to {url}")),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[tokio::test]
@@ -148,8 +155,16 @@ async fn bad_arguments_exit_2_and_bad_settings_exit_1() {
             stderr(&output)
         );
     }
+    for url in ["http://127.0.0.1:9/", "127.0.0.1:9"] {
+        let output = connect(&[url], "").await;
+        assert_eq!(output.status.code(), Some(1), "{url}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(&format!("{url}: expected a ws:// or wss:// URL")),
+            "{}",
+            stderr(&output)
+        );
+    }
     for args in [
-        &["http://127.0.0.1:9/"][..],
         &["-H", "Host: elsewhere", "ws://127.0.0.1:9/"],
         &["--ca", "/nonexistent/ca.pem", "wss://127.0.0.1:9/"],
     ] {
@@ -347,6 +362,38 @@ async fn a_server_close_with_an_error_code_exits_5() {
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("4001 go away"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// The server ends the connection while stdin is still open: the session is over, so the
+/// client exits at once instead of waiting for a line or the end of its input.
+#[tokio::test]
+async fn pipe_mode_exits_when_the_server_closes_while_stdin_stays_open() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = switchboard::accept(stream).await.unwrap();
+        ws.close(CloseCode::GOING_AWAY, "shutting down")
+            .await
+            .unwrap();
+    });
+    let mut child = switchboard()
+        .args(["connect", &format!("ws://{addr}/")])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open until the end of the test.
+    let _stdin = child.stdin.take().unwrap();
+    let output = tokio::time::timeout(BOUND, child.wait_with_output())
+        .await
+        .expect("switchboard connect waited for stdin after the connection closed")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("1001 shutting down"),
         "{}",
         stderr(&output)
     );

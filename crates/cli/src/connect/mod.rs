@@ -157,6 +157,13 @@ fn builder(args: &Args) -> ClientBuilder {
     builder
 }
 
+/// Whether `url` names a WebSocket scheme; other mistakes in it are the builder's to report.
+fn is_websocket_url(url: &str) -> bool {
+    url.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")
+    })
+}
+
 /// How the user talks to the connection.
 enum Mode {
     Interactive,
@@ -167,6 +174,12 @@ enum Mode {
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
+    if !is_websocket_url(&args.url) {
+        return exit::fail(
+            exit::FAILURE,
+            format!("{}: expected a ws:// or wss:// URL", args.url),
+        );
+    }
     let builder = builder(&args);
     // Bad arguments (URL, headers, certificate files) are told apart from network failures.
     if let Err(e) = builder.check() {
@@ -215,7 +228,7 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let (source, output, trace_sink): (session::Source, Output, Option<Sink>) = match mode {
         Mode::Interactive => {
             let (commands, screen, terminal) =
-                match interactive::start(slash, args.binary, output::colour_wanted()) {
+                match interactive::start(slash, args.binary, crate::colour::on_stdout()) {
                     Ok(started) => started,
                     Err(e) => return exit::fail(exit::FAILURE, e),
                 };
@@ -264,7 +277,12 @@ pub(crate) async fn run(args: Args) -> ExitCode {
     let ws = match connected {
         Ok((ws, _response)) => ws,
         Err(Error::Handshake(e)) => return exit::fail(exit::HANDSHAKE_REJECTED, e),
-        Err(e) => return exit::fail(exit::CONNECT_FAILED, e),
+        Err(e) => {
+            return exit::fail(
+                exit::CONNECT_FAILED,
+                format!("cannot connect to {}: {e}", args.url),
+            )
+        }
     };
     if let Output::Screen(screen) = &output {
         let mut note = String::from("connected");

@@ -86,15 +86,6 @@ fn hex(data: &[u8]) -> String {
     out
 }
 
-/// Whether to colour the terminal: it is one, and neither `NO_COLOR` nor `TERM=dumb` says no
-/// (<https://no-color.org>).
-pub(crate) fn colour_wanted() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var("TERM").map_or(true, |term| term != "dumb")
-}
-
 /// The receiving side of a session.
 pub(crate) enum Output {
     /// Each text or binary message as a line, as received (pipe mode, `--exec`).
