@@ -147,10 +147,8 @@ fn default_config() -> Result<Arc<ClientConfig>> {
     Ok(Arc::clone(DEFAULT.get_or_init(|| config)))
 }
 
-/// rustls with `ring`, chosen explicitly rather than through a process-wide default that
-/// another crate in the program may set differently.
 fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    Arc::new(crate::server::tls::provider())
 }
 
 /// ALPN `http/1.1` (RFC 7301): the WebSocket handshake is HTTP/1.1, and servers that also

@@ -78,12 +78,23 @@ pub fn server_config(
     server_config_from_der(chain, key)
 }
 
+/// The TLS provider of both roles: rustls with `ring`, chosen explicitly rather than through a
+/// process-wide default that another crate in the program may set differently.
+///
+/// rustls 0.23.48 deprecated `ring`'s provider because it has no post-quantum key exchange;
+/// that takes `aws-lc-rs`, whose C build we do not impose on every user of `wss://`. The
+/// deprecation is allowed here, in the one place that names the provider.
+#[allow(deprecated)]
+pub(crate) fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
+}
+
 /// [`server_config`] from a certificate chain and key already in memory (DER).
 pub fn server_config_from_der(
     certificates: Vec<CertificateDer<'static>>,
     private_key: PrivateKeyDer<'static>,
 ) -> Result<Arc<ServerConfig>> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Config(format!("TLS settings: {e}")))?
