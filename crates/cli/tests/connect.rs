@@ -178,6 +178,19 @@ async fn bad_arguments_exit_2_and_bad_settings_exit_1() {
     }
 }
 
+#[tokio::test]
+async fn wss_to_a_server_without_tls_says_so() {
+    let echo = echo_process(&[]).await;
+    let url = echo.url.replacen("ws://", "wss://", 1);
+    let output = connect(&[&url], "").await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the server did not answer in TLS"),
+        "{}",
+        stderr(&output)
+    );
+}
+
 /// Writes a self-signed certificate for localhost and its key; returns (dir, cert, key).
 fn certificate_files(tag: &str) -> (PathBuf, PathBuf, PathBuf) {
     let dir = std::env::temp_dir().join(format!(

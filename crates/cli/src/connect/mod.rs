@@ -164,6 +164,22 @@ fn is_websocket_url(url: &str) -> bool {
     })
 }
 
+/// What to add when a `wss://` URL reached a server that answered without TLS: rustls's own
+/// words for it ("corrupt message of type InvalidContentType") do not say so.
+fn plain_server_hint(url: &str, error: &Error) -> Option<&'static str> {
+    use switchboard::server::tls::rustls::{Error as TlsError, InvalidMessage};
+    let Error::Io(e) = error else { return None };
+    let tls = e.get_ref()?.downcast_ref::<TlsError>()?;
+    let wss = url
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("wss://"));
+    let not_tls = matches!(
+        tls,
+        TlsError::InvalidMessage(InvalidMessage::InvalidContentType)
+    );
+    (wss && not_tls).then_some(" (the server did not answer in TLS: for one without it, use ws://)")
+}
+
 /// How the user talks to the connection.
 enum Mode {
     Interactive,
@@ -278,10 +294,11 @@ pub(crate) async fn run(args: Args) -> ExitCode {
         Ok((ws, _response)) => ws,
         Err(Error::Handshake(e)) => return exit::fail(exit::HANDSHAKE_REJECTED, e),
         Err(e) => {
+            let hint = plain_server_hint(&args.url, &e).unwrap_or_default();
             return exit::fail(
                 exit::CONNECT_FAILED,
-                format!("cannot connect to {}: {e}", args.url),
-            )
+                format!("cannot connect to {}: {e}{hint}", args.url),
+            );
         }
     };
     if let Output::Screen(screen) = &output {
