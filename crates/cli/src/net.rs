@@ -14,3 +14,17 @@ pub(crate) fn tune(stream: &TcpStream) {
 pub(crate) fn ws_url(scheme: &str, addr: SocketAddr) -> String {
     format!("{scheme}://{addr}")
 }
+
+/// The scheme of a `ws://` or `wss://` URL, as `"ws"` or `"wss"` whatever its case; `None` for
+/// any other URL. The rest of the URL is the client builder's to check.
+pub(crate) fn websocket_scheme(url: &str) -> Option<&'static str> {
+    let (scheme, _) = url.split_once("://")?;
+    ["ws", "wss"]
+        .into_iter()
+        .find(|known| scheme.eq_ignore_ascii_case(known))
+}
+
+/// The error for a URL that is not `ws://` or `wss://`.
+pub(crate) fn not_a_websocket_url(url: &str) -> String {
+    format!("{url}: expected a ws:// or wss:// URL")
+}

@@ -76,7 +76,7 @@ impl Target {
                     builder: Box::new(builder),
                 })
             }
-            _ => Err(format!("{url}: expected a ws:// or wss:// URL")),
+            _ => Err(crate::net::not_a_websocket_url(url)),
         }
     }
 

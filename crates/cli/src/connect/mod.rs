@@ -27,7 +27,7 @@ use http::header::{HeaderName, HeaderValue};
 use switchboard::reconnect::ReconnectOptions;
 use switchboard::{ClientBuilder, Error, Proxy, Reconnecting, WebSocketConfig};
 
-use crate::exit;
+use crate::{exit, net};
 use output::Output;
 use session::Behaviour;
 use trace::{Sink, Traced};
@@ -157,22 +157,13 @@ fn builder(args: &Args) -> ClientBuilder {
     builder
 }
 
-/// Whether `url` names a WebSocket scheme; other mistakes in it are the builder's to report.
-fn is_websocket_url(url: &str) -> bool {
-    url.split_once("://").is_some_and(|(scheme, _)| {
-        scheme.eq_ignore_ascii_case("ws") || scheme.eq_ignore_ascii_case("wss")
-    })
-}
-
 /// What to add when a `wss://` URL reached a server that answered without TLS: rustls's own
 /// words for it ("corrupt message of type InvalidContentType") do not say so.
 fn plain_server_hint(url: &str, error: &Error) -> Option<&'static str> {
     use switchboard::server::tls::rustls::{Error as TlsError, InvalidMessage};
     let Error::Io(e) = error else { return None };
     let tls = e.get_ref()?.downcast_ref::<TlsError>()?;
-    let wss = url
-        .get(..6)
-        .is_some_and(|s| s.eq_ignore_ascii_case("wss://"));
+    let wss = net::websocket_scheme(url) == Some("wss");
     let not_tls = matches!(
         tls,
         TlsError::InvalidMessage(InvalidMessage::InvalidContentType)
@@ -190,11 +181,8 @@ enum Mode {
 }
 
 pub(crate) async fn run(args: Args) -> ExitCode {
-    if !is_websocket_url(&args.url) {
-        return exit::fail(
-            exit::FAILURE,
-            format!("{}: expected a ws:// or wss:// URL", args.url),
-        );
+    if net::websocket_scheme(&args.url).is_none() {
+        return exit::fail(exit::FAILURE, net::not_a_websocket_url(&args.url));
     }
     let builder = builder(&args);
     // Bad arguments (URL, headers, certificate files) are told apart from network failures.
